@@ -1,0 +1,1 @@
+"""Relation model architectures (registered in spaCy's ``architectures`` registry)."""
