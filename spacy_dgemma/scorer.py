@@ -1,0 +1,208 @@
+"""The official HIPE-2026 metric, as a library function and a registered spaCy scorer.
+
+Per relation (`at`, `isAt`): macro-averaged recall over its labels, with scikit-learn's
+semantics (``recall_score(average="macro")``): the label set is the union of the labels seen
+in gold and prediction, and a label that is only predicted counts with recall 0. A missing
+document, a missing pair or a null label counts as FALSE. A file's score is the mean of the two
+relations; a set of files is scored per (language) file and averaged over files. The binary
+variant folds PROBABLE into TRUE in gold and prediction.
+
+Only numpy is needed at runtime; scikit-learn is a test dependency.
+"""
+from collections import defaultdict
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy
+from spacy.training import Example
+from spacy.util import registry
+
+from .labels import label_or_false
+
+# A pair's key: (document_id, pers_entity_id, loc_entity_id).
+PairKey = Tuple[str, str, str]
+# Labels of one pair: (at, isAt), nulls already read as FALSE.
+PairLabels = Tuple[str, str]
+
+SCORE_KEYS = ("at", "isAt", "mean", "at_binary", "isAt_binary", "binary_mean")
+
+
+def macro_recall(gold: Sequence[Optional[str]], pred: Sequence[Optional[str]]) -> float:
+    """Macro-averaged recall, as ``sklearn.metrics.recall_score(gold, pred, average="macro")``.
+
+    gold / pred: labels of the same items, in the same order; None is read as FALSE.
+    RETURNS: the mean over the labels in gold ∪ pred of TP / support; a label with no gold
+        support counts 0. An empty input gives 0.0 (scikit-learn raises instead).
+    """
+    if len(gold) != len(pred):
+        raise ValueError(f"macro_recall: {len(gold)} gold labels but {len(pred)} predicted; pass one per item.")
+    if not gold:
+        return 0.0
+    gold_arr = numpy.asarray([label_or_false(g) for g in gold], dtype=object)
+    pred_arr = numpy.asarray([label_or_false(p) for p in pred], dtype=object)
+    labels = sorted(set(gold_arr.tolist()) | set(pred_arr.tolist()))
+    recalls = []
+    for label in labels:
+        is_gold = gold_arr == label
+        support = int(is_gold.sum())
+        hits = int((is_gold & (pred_arr == label)).sum())
+        recalls.append(hits / support if support else 0.0)
+    return float(numpy.mean(recalls))
+
+
+def fold_probable(label: Optional[str]) -> str:
+    """The binary reading of an `at` label: PROBABLE counts as TRUE, null as FALSE."""
+    label = label_or_false(label)
+    return "TRUE" if label == "PROBABLE" else label
+
+
+def score_pairs(gold: Sequence[PairLabels], pred: Sequence[PairLabels]) -> Dict[str, float]:
+    """The metric on aligned (at, isAt) label pairs: the keys of ``SCORE_KEYS``."""
+    gold_at, gold_is_at = [g[0] for g in gold], [g[1] for g in gold]
+    pred_at, pred_is_at = [p[0] for p in pred], [p[1] for p in pred]
+    at = macro_recall(gold_at, pred_at)
+    is_at = macro_recall(gold_is_at, pred_is_at)
+    at_bin = macro_recall([fold_probable(x) for x in gold_at], [fold_probable(x) for x in pred_at])
+    is_at_bin = macro_recall([fold_probable(x) for x in gold_is_at], [fold_probable(x) for x in pred_is_at])
+    return {
+        "at": at,
+        "isAt": is_at,
+        "mean": (at + is_at) / 2,
+        "at_binary": at_bin,
+        "isAt_binary": is_at_bin,
+        "binary_mean": (at_bin + is_at_bin) / 2,
+    }
+
+
+def _keyed_labels(records: Iterable[Mapping[str, Any]]) -> Dict[Tuple[PairKey, int], PairLabels]:
+    """(pair key, occurrence number) → labels, for the pairs of HIPE records.
+
+    The occurrence number makes repeated keys within a document match in order.
+    """
+    keyed: Dict[Tuple[PairKey, int], PairLabels] = {}
+    seen: Dict[PairKey, int] = defaultdict(int)
+    for record in records:
+        doc_id = record.get("document_id")
+        for pair in record.get("sampled_pairs") or []:
+            key = (doc_id, pair.get("pers_entity_id"), pair.get("loc_entity_id"))
+            keyed[(key, seen[key])] = (label_or_false(pair.get("at")), label_or_false(pair.get("isAt")))
+            seen[key] += 1
+    return keyed
+
+
+def align_records(
+    gold_records: Iterable[Mapping[str, Any]], pred_records: Iterable[Mapping[str, Any]]
+) -> Tuple[List[PairLabels], List[PairLabels], int]:
+    """Gold and predicted labels of every gold pair, in gold order, and the number of documents.
+
+    Pairs match on (document_id, pers_entity_id, loc_entity_id), in order for repeated keys.
+    A gold pair without a prediction is predicted FALSE/FALSE; predicted pairs or documents that
+    are not in gold are ignored.
+    """
+    gold_records = list(gold_records)
+    gold = _keyed_labels(gold_records)
+    pred = _keyed_labels(pred_records)
+    missing: PairLabels = ("FALSE", "FALSE")
+    gold_labels = list(gold.values())
+    pred_labels = [pred.get(key, missing) for key in gold]
+    return gold_labels, pred_labels, len(gold_records)
+
+
+def score_documents(
+    gold_records: Iterable[Mapping[str, Any]], pred_records: Iterable[Mapping[str, Any]]
+) -> Dict[str, Any]:
+    """Score the records of one (language) file, as the official HIPE-2026 scorer does.
+
+    gold_records / pred_records: HIPE documents (dicts with ``document_id`` and
+        ``sampled_pairs``), e.g. the parsed lines of a JSONL file.
+    RETURNS: ``at``, ``isAt``, ``mean``, ``at_binary``, ``isAt_binary``, ``binary_mean``,
+        ``n_docs`` (gold documents) and ``n_pairs`` (gold pairs).
+    """
+    gold, pred, n_docs = align_records(gold_records, pred_records)
+    result: Dict[str, Any] = score_pairs(gold, pred)
+    result["n_docs"] = n_docs
+    result["n_pairs"] = len(gold)
+    return result
+
+
+def average_scores(per_file: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    """Unweighted mean of the ``SCORE_KEYS`` over files, with summed counts (0.0 when empty)."""
+    result: Dict[str, Any] = {
+        key: float(numpy.mean([s[key] for s in per_file.values()])) if per_file else 0.0 for key in SCORE_KEYS
+    }
+    result["n_docs"] = sum(int(s.get("n_docs", 0)) for s in per_file.values())
+    result["n_pairs"] = sum(int(s.get("n_pairs", 0)) for s in per_file.values())
+    return result
+
+
+def score_languages(
+    gold_by_file: Mapping[str, Iterable[Mapping[str, Any]]],
+    pred_by_file: Mapping[str, Iterable[Mapping[str, Any]]],
+) -> Dict[str, Any]:
+    """Score several files (one per language) and average over them.
+
+    gold_by_file: name (e.g. language) → gold records of that file.
+    pred_by_file: name → predicted records; a file missing here is scored as all FALSE.
+    RETURNS: the mean ``SCORE_KEYS`` over files with summed counts, plus ``per_file``
+        (name → the ``score_documents`` result).
+    """
+    per_file = {name: score_documents(gold, pred_by_file.get(name, [])) for name, gold in gold_by_file.items()}
+    result = average_scores(per_file)
+    result["per_file"] = per_file
+    return result
+
+
+def group_by_language(records: Iterable[Mapping[str, Any]]) -> Dict[str, List[Mapping[str, Any]]]:
+    """Split HIPE records by their ``language`` field (input order kept within a language)."""
+    groups: Dict[str, List[Mapping[str, Any]]] = defaultdict(list)
+    for record in records:
+        groups[record.get("language") or "xx"].append(record)
+    return dict(groups)
+
+
+def _example_records(i: int, eg: Example) -> Tuple[str, Dict[str, Any], Dict[str, Any]]:
+    """Language, gold record and predicted record of one Example (doc id: its index)."""
+    from .relations import relation_to_hipe_pair
+
+    meta = eg.reference._.hipe or {}
+    lang = meta.get("language") or eg.reference.lang_
+    doc_id = str(i)
+    gold = {"document_id": doc_id, "sampled_pairs": list(eg.reference._.hipe_pairs or [])}
+    relations = sorted(
+        eg.predicted._.relations, key=lambda r: (r.pair_index is None, r.pair_index if r.pair_index is not None else 0)
+    )
+    pred = {"document_id": doc_id, "sampled_pairs": [relation_to_hipe_pair(r) for r in relations]}
+    return lang, gold, pred
+
+
+def score_relations(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+    """The HIPE-2026 metric over Examples, per language and averaged over languages.
+
+    The reference Docs carry the gold pairs in ``doc._.hipe_pairs``; the predicted Docs carry
+    ``doc._.relations``, matched to gold pairs by (person id, place id). Examples without gold
+    pairs are skipped. Scores are 0.0 when there is no gold pair at all.
+    RETURNS: ``rel_score`` (mean over languages of the file score), ``rel_at_macro_recall``,
+        ``rel_isat_macro_recall``, ``rel_binary_score`` and ``rel_per_lang`` (language → the
+        ``score_documents`` result).
+    """
+    gold_by_lang: Dict[str, List[Dict[str, Any]]] = defaultdict(list)
+    pred_by_lang: Dict[str, List[Dict[str, Any]]] = defaultdict(list)
+    for i, eg in enumerate(examples):
+        lang, gold, pred = _example_records(i, eg)
+        if not gold["sampled_pairs"]:
+            continue
+        gold_by_lang[lang].append(gold)
+        pred_by_lang[lang].append(pred)
+    result = score_languages(gold_by_lang, pred_by_lang)
+    return {
+        "rel_score": result["mean"],
+        "rel_at_macro_recall": result["at"],
+        "rel_isat_macro_recall": result["isAt"],
+        "rel_binary_score": result["binary_mean"],
+        "rel_per_lang": result["per_file"],
+    }
+
+
+@registry.scorers("spacy_dgemma.relations_scorer.v1")
+def make_relations_scorer() -> Callable[..., Dict[str, Any]]:
+    """The scorer of ``dgemma_relations``: the official HIPE-2026 metric (see ``score_relations``)."""
+    return score_relations
