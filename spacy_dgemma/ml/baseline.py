@@ -20,8 +20,8 @@ from ..labels import SCORE_COLUMNS
 from ..pairs import CandidatePair
 from .types import DocPairs, Explanation, RelationScores
 
-# Cue stems, matched against the lower-cased start of a token. Keep them specific: short stems
-# match too much.
+# Cue stems, matched at the start of a word of the lower-cased text around the mentions; a
+# trailing space asks for the whole word. Keep them specific: short stems match too much.
 PRESENCE_CUES: Dict[str, Tuple[str, ...]] = {
     "en": ("arriv", "visit", "stay", "staying", "resid", "lives", "lived", "spent", "returned", "reached",
            "landed", "attended", "spoke", "addressed", "met ", "guest", "sojourn", "went to", "came to",
@@ -120,9 +120,14 @@ def _normalise(text: str) -> str:
 
 
 def _find_cues(window: str, cues: Sequence[str]) -> List[str]:
-    """Cues that start a word in `window` (lower-cased, single-spaced text)."""
-    padded = f" {window} "
-    return [cue.strip() for cue in cues if f" {cue}" in padded]
+    """The words of `window` (normalised text) that start with one of the cue stems."""
+    found = []
+    for cue in cues:
+        ending = r"(?!\S)" if cue.endswith(" ") else r"\S*"
+        match = re.search(r"(?<!\S)" + re.escape(cue.strip()) + ending, window)
+        if match:
+            found.append(match.group(0))
+    return found
 
 
 def _lang(doc: Doc) -> str:
