@@ -1,0 +1,77 @@
+"""HIPE-2022 TSV files → DocBins for ``spacy train``: a training part and a held-out part, by document."""
+import hashlib
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping
+
+import spacy
+from spacy.tokens import Doc, DocBin
+
+from .hipe2022 import DEFAULT_LABEL_MAP, USER_DATA_KEY, read_docs
+
+logger = logging.getLogger("spacy_dgemma")
+
+DEFAULT_HELDOUT_FRACTION = 0.25
+
+
+def is_heldout(document_id: str, fraction: float = DEFAULT_HELDOUT_FRACTION) -> bool:
+    """Whether a document belongs to the held-out part: a stable hash of its id, not chance."""
+    digest = hashlib.sha256(document_id.encode("utf8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def convert_hipe2022(
+    paths: Iterable[Path],
+    output_dir: Path,
+    heldout_fraction: float = DEFAULT_HELDOUT_FRACTION,
+    lang: str = "xx",
+    label_map: Mapping[str, str] = DEFAULT_LABEL_MAP,
+    rejoin_hyphens: bool = True,
+) -> Dict[str, Counter]:
+    """Write ``train.spacy`` and ``heldout.spacy`` (all languages) and ``{train,heldout}-{lang}.spacy``.
+
+    paths: HIPE-2022 TSV files.
+    output_dir: where the DocBins and ``heldout.tsv`` (file, document id of each held-out
+        document) are written.
+    heldout_fraction: share of documents held out (by a hash of the document id).
+    lang: language of the blank pipeline whose vocab/tokenizer the Docs use.
+    label_map: coarse type → entity label (unmapped types are dropped).
+    rejoin_hyphens: rejoin words hyphenated across a line end.
+    RETURNS: per part ("train"/"heldout"), counts of documents, words and entities by language.
+    """
+    paths = sorted(Path(p) for p in paths)
+    if not paths:
+        raise ValueError("No HIPE-2022 .tsv files given; point --input at ../shared/hipe2022-ner")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    nlp = spacy.blank(lang)
+    parts: Dict[str, List[Doc]] = {"train": [], "heldout": []}
+    heldout_ids: List[str] = []
+    stats: Dict[str, Counter] = {"train": Counter(), "heldout": Counter()}
+    for doc in read_docs(paths, nlp.vocab, label_map, rejoin_hyphens):
+        meta = doc.user_data[USER_DATA_KEY]
+        part = "heldout" if is_heldout(meta["document_id"], heldout_fraction) else "train"
+        parts[part].append(doc)
+        if part == "heldout":
+            heldout_ids.append(f"{meta['path']}\t{meta['document_id']}")
+        language = meta["language"] or "unknown"
+        stats[part][f"{language} docs"] += 1
+        stats[part][f"{language} words"] += sum(not t.is_space for t in doc)
+        for ent in doc.ents:
+            stats[part][f"{language} {ent.label_}"] += 1
+    for part, docs in parts.items():
+        _write(docs, output_dir / f"{part}.spacy")
+        for language in sorted({d.user_data[USER_DATA_KEY]["language"] for d in docs}):
+            subset = [d for d in docs if d.user_data[USER_DATA_KEY]["language"] == language]
+            _write(subset, output_dir / f"{part}-{language}.spacy")
+    (output_dir / "heldout.tsv").write_text("\n".join(heldout_ids) + "\n", encoding="utf8")
+    return stats
+
+
+def _write(docs: List[Doc], path: Path) -> None:
+    docbin = DocBin(attrs=["ORTH", "SPACY", "SENT_START", "ENT_IOB", "ENT_TYPE"], store_user_data=True)
+    for doc in docs:
+        docbin.add(doc)
+    docbin.to_disk(path)
+    logger.info("Wrote %d docs to %s", len(docs), path)

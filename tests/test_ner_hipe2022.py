@@ -1,0 +1,119 @@
+"""The HIPE-2022 TSV reader and converter: text, hyphenation, newlines, sentences, entities, split."""
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+
+from spacy_dgemma.ner.convert import convert_hipe2022, is_heldout
+from spacy_dgemma.ner.hipe2022 import Hipe2022FormatError, read_docs, read_hipe2022
+
+HEADER = "TOKEN\tNE-COARSE-LIT\tNE-COARSE-METO\tNE-FINE-LIT\tNE-FINE-METO\tNE-FINE-COMP\tNE-NESTED\tNEL-LIT\tNEL-METO\tMISC"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "hipe2022-ner"
+
+
+def _row(token: str, tag: str = "O", misc: str = "_") -> str:
+    return "\t".join([token, tag, "O", "O", "O", "O", "O", "_", "_", misc])
+
+
+def _doc_lines(doc_id: str, rows, dataset: str = "hipe2020", lang: str = "fr"):
+    return [
+        f"# hipe2022:document_id = {doc_id}",
+        f"# hipe2022:language = {lang}",
+        f"# hipe2022:dataset = {dataset}",
+        *rows,
+        "",
+    ]
+
+
+@pytest.fixture
+def tsv(tmp_path):
+    rows = [
+        _row("M", "B-pers", "NoSpaceAfter"),
+        _row(".", "I-pers", "EndOfLine"),
+        _row("Poin", "I-pers", "NoSpaceAfter"),
+        _row("¬", "I-pers", "EndOfLine"),
+        _row("caré", "I-pers"),
+        _row("est"),
+        _row("à"),
+        _row("Paris", "B-loc", "NoSpaceAfter"),
+        _row(".", "O", "EndOfSentence"),
+        _row("La"),
+        _row("Banque", "B-org"),
+        _row("de", "I-org"),
+        _row("France", "I-org", "EndOfLine"),
+        _row("ferme¬", "O", "NoSpaceAfter|EndOfLine"),
+        _row("ra", "O", "NoSpaceAfter"),
+        _row(".", "O", "EndOfSentence"),
+    ]
+    rows2 = [_row("Mr"), _row("Smith"), _row("left"), _row("London", "B-LOC"), _row("Bridge", "B-BUILDING")]
+    lines = [HEADER, *_doc_lines("doc-1", rows), *_doc_lines("doc-2", rows2, "topres19th", "en")]
+    path = tmp_path / "HIPE-2022-test-sample.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    return path
+
+
+def test_read_documents_and_metadata(tsv):
+    docs = list(read_hipe2022(tsv))
+    assert [d.document_id for d in docs] == ["doc-1", "doc-2"]
+    assert docs[0].language == "fr" and docs[1].dataset == "topres19th"
+    assert docs[0].tokens[0].no_space_after and docs[0].tokens[1].end_of_line
+
+
+def test_doc_text_hyphenation_newlines_and_entities(tsv):
+    nlp = spacy.blank("xx")
+    doc = next(read_docs([tsv], nlp.vocab))
+    assert doc.text == "M.\nPoincaré est à Paris. La Banque de France\nfermera."
+    assert [(e.text, e.label_) for e in doc.ents] == [("M.\nPoincaré", "pers"), ("Paris", "loc")]
+    assert [s.text for s in doc.sents] == ["M.\nPoincaré est à Paris.", "La Banque de France\nfermera."]
+    assert doc.user_data["hipe2022"]["document_id"] == "doc-1"
+    # Newlines are tokens of their own, as spaCy's tokenizer makes them from raw text.
+    assert [t.text for t in doc].count("\n") == [t.text for t in nlp(doc.text)].count("\n") == 2
+
+
+def test_upper_case_types_are_mapped_and_unannotated_types_missing(tsv):
+    nlp = spacy.blank("xx")
+    doc = list(read_docs([tsv], nlp.vocab))[1]
+    assert [(e.text, e.label_) for e in doc.ents] == [("London", "loc"), ("Bridge", "loc")]
+    # topres19th marks no persons: capitalised tokens outside places are unknown, not O.
+    assert [t.ent_iob_ for t in doc] == ["", "", "O", "B", "B"]
+
+
+def test_rejoin_can_be_switched_off(tsv):
+    doc = next(read_docs([tsv], spacy.blank("xx").vocab, rejoin_hyphens=False))
+    assert "Poin¬" in doc.text.replace("\n", "") or "¬" in doc.text
+
+
+def test_bad_line_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.tsv"
+    path.write_text(HEADER + "\n# hipe2022:document_id = d\nword\tO\n", encoding="utf8")
+    with pytest.raises(Hipe2022FormatError, match=r"bad.tsv:3: 2 columns"):
+        list(read_hipe2022(path))
+
+
+def test_heldout_split_is_stable():
+    ids = [f"doc-{i}" for i in range(400)]
+    held = [i for i in ids if is_heldout(i, 0.25)]
+    assert held == [i for i in ids if is_heldout(i, 0.25)]
+    assert 60 < len(held) < 140
+
+
+def test_convert_writes_docbins(tsv, tmp_path):
+    out = tmp_path / "out"
+    stats = convert_hipe2022([tsv], out, heldout_fraction=0.0)
+    assert stats["train"]["fr docs"] == 1 and stats["train"]["en loc"] == 2
+    nlp = spacy.blank("xx")
+    docs = list(DocBin().from_disk(out / "train.spacy").get_docs(nlp.vocab))
+    assert len(docs) == 2 and docs[0].user_data["hipe2022"]["language"] == "fr"
+    assert len(list(DocBin().from_disk(out / "train-en.spacy").get_docs(nlp.vocab))) == 1
+    assert (out / "heldout.tsv").exists()
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/hipe2022-ner is not beside the repo")
+def test_shared_file_reads_cleanly():
+    path = SHARED / "HIPE-2022-v2.1-newseye-dev-fr.tsv"
+    docs = list(read_docs([path], spacy.blank("xx").vocab))
+    assert len(docs) == 34
+    assert all("¬" not in d.text for d in docs)
+    labels = {e.label_ for d in docs for e in d.ents}
+    assert labels == {"pers", "loc"}
