@@ -1,0 +1,271 @@
+"""Relation prompts: a document part shared by all pairs of an article, then a short pair part.
+
+The templates are versioned package data (``templates/relations.v1.*.jinja``). The document part
+(instructions, definitions, article, output contract) comes first and is identical for every pair
+of a document, so its key/value cache can be computed once and reused (see ``generate.py``); the
+pair part (person, place, their mentions) comes last. Articles longer than the token budget are
+cut to windows around the mentions of *all* pairs of the document, so the shared part stays shared.
+"""
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ..pairs import CandidatePair
+
+TEMPLATE_DIR = Path(__file__).parent.parent / "templates"
+PROMPT_VERSION = "relations.v1"
+ELLIPSIS = "[...]"
+CountTokens = Callable[[str], int]
+
+
+@dataclass
+class PromptPair:
+    """One (person, place) pair as the prompt shows it.
+
+    person_id / place_id: entity ids. person_mentions / place_mentions: surface forms.
+    person_spans / place_spans: character offsets of the mentions in the article (for windowing).
+    pair_index: index in the HIPE ``sampled_pairs``. at / is_at: gold labels, when known.
+    """
+
+    person_id: str
+    place_id: str
+    person_mentions: List[str]
+    place_mentions: List[str]
+    person_spans: List[Tuple[int, int]] = field(default_factory=list)
+    place_spans: List[Tuple[int, int]] = field(default_factory=list)
+    pair_index: Optional[int] = None
+    at: Optional[str] = None
+    is_at: Optional[str] = None
+
+
+@dataclass
+class PromptDocument:
+    """An article and its pairs, with the metadata the prompt shows."""
+
+    document_id: str
+    text: str
+    language: str = "unknown"
+    date: str = "unknown"
+    title: str = "unknown"
+    pairs: List[PromptPair] = field(default_factory=list)
+
+
+@dataclass
+class Prompt:
+    """A user message split into its shared document part and its pair part.
+
+    content: the full user message. pair_offset: character offset where the pair part starts.
+    """
+
+    content: str
+    pair_offset: int
+
+    @property
+    def document_part(self) -> str:
+        return self.content[: self.pair_offset]
+
+    @property
+    def pair_part(self) -> str:
+        return self.content[self.pair_offset :]
+
+
+@functools.lru_cache(maxsize=None)
+def load_template(version: str, part: str):
+    """The Jinja template ``templates/{version}.{part}.jinja`` (part: document, pair, rationalise)."""
+    import jinja2
+
+    path = TEMPLATE_DIR / f"{version}.{part}.jinja"
+    if not path.exists():
+        available = sorted(p.name for p in TEMPLATE_DIR.glob("*.jinja"))
+        raise FileNotFoundError(f"No prompt template {path.name}; available: {available}.")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    return env.from_string(path.read_text(encoding="utf8"))
+
+
+def find_mention_spans(text: str, mention: str) -> List[Tuple[int, int]]:
+    """Character offsets of every occurrence of `mention` (as given, with HIPE's escaped line
+    breaks read as line breaks, then case-insensitively)."""
+    spans: List[Tuple[int, int]] = []
+    variants = list(dict.fromkeys([mention, mention.replace("\\n", "\n"), mention.replace("\\n", " ")]))
+    for haystack, needles in ((text, variants), (text.lower(), [v.lower() for v in variants])):
+        for needle in needles:
+            if not needle.strip():
+                continue
+            start = haystack.find(needle)
+            while start != -1:
+                spans.append((start, start + len(needle)))
+                start = haystack.find(needle, start + 1)
+        if spans:
+            break
+    return sorted(set(spans))
+
+
+def document_from_hipe(record: Dict[str, Any]) -> PromptDocument:
+    """A prompt document from a HIPE JSONL record (mentions located by string search)."""
+    text = record.get("text") or ""
+    pairs = []
+    for i, pair in enumerate(record.get("sampled_pairs") or []):
+        pers = [m for m in pair.get("pers_mentions_list") or [] if m]
+        locs = [m for m in pair.get("loc_mentions_list") or [] if m]
+        pairs.append(
+            PromptPair(
+                person_id=pair.get("pers_entity_id") or "",
+                place_id=pair.get("loc_entity_id") or "",
+                person_mentions=pers,
+                place_mentions=locs,
+                person_spans=sorted({s for m in pers for s in find_mention_spans(text, m)}),
+                place_spans=sorted({s for m in locs for s in find_mention_spans(text, m)}),
+                pair_index=i,
+                at=pair.get("at"),
+                is_at=pair.get("isAt"),
+            )
+        )
+    media = record.get("media") or {}
+    return PromptDocument(
+        document_id=str(record.get("document_id") or ""),
+        text=text,
+        language=record.get("language") or "unknown",
+        date=record.get("date") or "unknown",
+        title=media.get("publication_title") or "unknown",
+        pairs=pairs,
+    )
+
+
+def document_from_doc(doc, pairs: Sequence[CandidatePair]) -> PromptDocument:
+    """A prompt document from a spaCy Doc and its candidate pairs (spans give the offsets)."""
+    meta = doc._.hipe or {}
+    media = meta.get("media") or {}
+    prompt_pairs = []
+    for pair in pairs:
+        pers = list(pair.person_mentions) or list(dict.fromkeys(s.text for s in pair.person_spans))
+        locs = list(pair.place_mentions) or list(dict.fromkeys(s.text for s in pair.place_spans))
+        pers_spans = [(s.start_char, s.end_char) for s in pair.person_spans]
+        loc_spans = [(s.start_char, s.end_char) for s in pair.place_spans]
+        pers_spans = pers_spans or sorted({s for m in pers for s in find_mention_spans(doc.text, m)})
+        loc_spans = loc_spans or sorted({s for m in locs for s in find_mention_spans(doc.text, m)})
+        prompt_pairs.append(
+            PromptPair(pair.person_id, pair.place_id, pers, locs, pers_spans, loc_spans, pair_index=pair.pair_index)
+        )
+    return PromptDocument(
+        document_id=str(meta.get("document_id") or ""),
+        text=doc.text,
+        language=meta.get("language") or doc.lang_ or "unknown",
+        date=meta.get("date") or "unknown",
+        title=media.get("publication_title") or "unknown",
+        pairs=prompt_pairs,
+    )
+
+
+def approximate_token_count(text: str) -> int:
+    """A tokenizer-free estimate (about 3 characters per token for OCR text)."""
+    return (len(text) + 2) // 3
+
+
+def _snap(text: str, start: int, end: int, keep: Tuple[int, int]) -> Tuple[int, int]:
+    """Move a window's edges to word boundaries without cutting into the kept span."""
+    if start > 0:
+        space = text.find(" ", start, keep[0])
+        newline = text.find("\n", start, keep[0])
+        cuts = [c for c in (space, newline) if c != -1]
+        start = min(cuts) + 1 if cuts else keep[0]
+    if end < len(text):
+        cut = max(text.rfind(" ", keep[1], end), text.rfind("\n", keep[1], end))
+        end = cut if cut != -1 else keep[1]
+    return start, end
+
+
+def _render_windows(text: str, spans: Sequence[Tuple[int, int]], radius: int) -> str:
+    windows: List[List[int]] = []
+    for s, e in sorted(spans):
+        ws, we = _snap(text, max(0, s - radius), min(len(text), e + radius), (s, e))
+        if windows and ws <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], we)
+        else:
+            windows.append([ws, we])
+    parts = [text[s:e].strip() for s, e in windows]
+    out = f"\n{ELLIPSIS}\n".join(parts)
+    if windows and windows[0][0] > 0:
+        out = f"{ELLIPSIS}\n{out}"
+    if windows and windows[-1][1] < len(text):
+        out = f"{out}\n{ELLIPSIS}"
+    return out
+
+
+def fit_article(
+    text: str,
+    spans: Sequence[Tuple[int, int]],
+    max_tokens: int,
+    count_tokens: CountTokens = approximate_token_count,
+) -> Tuple[str, bool]:
+    """Cut an article to windows around the mentions so that it fits `max_tokens`.
+
+    text: the article. spans: mention offsets, in priority order (the first mention of each
+        entity should come first: when not even the bare mentions fit, later ones are dropped).
+    max_tokens: the budget. count_tokens: the tokenizer's counter.
+    RETURNS (Tuple[str, bool]): the text to show and whether it was cut.
+    """
+    if count_tokens(text) <= max_tokens:
+        return text, False
+    spans = [(max(0, s), min(len(text), e)) for s, e in spans if e > s]
+    if not spans:
+        # No mention located: show the beginning (the headline and lead carry most context).
+        spans = [(0, 0)]
+    kept = list(spans)
+    while len(kept) > 1 and count_tokens(_render_windows(text, kept, 0)) > max_tokens:
+        kept.pop()
+    lo, hi = 0, len(text)
+    while lo < hi:  # the largest radius whose windows fit
+        mid = (lo + hi + 1) // 2
+        if count_tokens(_render_windows(text, kept, mid)) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    return _render_windows(text, kept, lo), True
+
+
+def _priority_spans(document: PromptDocument) -> List[Tuple[int, int]]:
+    """All pairs' mention offsets: the first mention of every person and place first."""
+    first = [spans[0] for pair in document.pairs for spans in (pair.person_spans, pair.place_spans) if spans]
+    rest = sorted(s for pair in document.pairs for s in pair.person_spans[1:] + pair.place_spans[1:])
+    return list(dict.fromkeys(first + rest))
+
+
+def render_document_part(
+    document: PromptDocument,
+    version: str = PROMPT_VERSION,
+    max_article_tokens: int = 6000,
+    count_tokens: CountTokens = approximate_token_count,
+) -> str:
+    """The shared part of the user message for every pair of `document`."""
+    text, windowed = fit_article(document.text, _priority_spans(document), max_article_tokens, count_tokens)
+    return load_template(version, "document").render(
+        title=document.title, language=document.language, date=document.date, text=text, windowed=windowed
+    ).rstrip("\n")
+
+
+def render_pair_part(pair: PromptPair, version: str = PROMPT_VERSION, rationalise: bool = False) -> str:
+    """The pair-specific end of the user message (with the gold labels when rationalising)."""
+    person = pair.person_mentions[0] if pair.person_mentions else pair.person_id
+    place = pair.place_mentions[0] if pair.place_mentions else pair.place_id
+    values = dict(person=person, person_mentions=pair.person_mentions or [person], place=place,
+                  place_mentions=pair.place_mentions or [place])
+    if rationalise:
+        values.update(at=pair.at, is_at=pair.is_at)
+    return load_template(version, "rationalise" if rationalise else "pair").render(**values).strip()
+
+
+def build_prompts(
+    document: PromptDocument,
+    version: str = PROMPT_VERSION,
+    max_article_tokens: int = 6000,
+    count_tokens: CountTokens = approximate_token_count,
+    rationalise: bool = False,
+    pairs: Optional[Iterable[PromptPair]] = None,
+) -> List[Prompt]:
+    """One prompt per pair of `document` (or of `pairs`), all sharing the same document part."""
+    document_part = render_document_part(document, version, max_article_tokens, count_tokens) + "\n\n"
+    return [
+        Prompt(document_part + render_pair_part(pair, version, rationalise), len(document_part))
+        for pair in (document.pairs if pairs is None else pairs)
+    ]

@@ -1,0 +1,165 @@
+"""Tiny Gemma-4-architecture models and a locally trained tokenizer, for CPU tests and `smoke`.
+
+Nothing here downloads anything. The tokenizer is a byte-level BPE trained with `tokenizers` on
+HIPE article text, carries Gemma 4's special tokens (``<pad>``=0, ``<eos>``=1, ``<bos>``=2,
+``<|turn>``, ``<turn|>``, ...) and the Gemma 4 chat template, so prompts are rendered exactly as
+for the real checkpoints. The models have random weights:
+
+- ``student``: shaped like ``google/gemma-4-E2B-it`` (per-layer embeddings, sliding and full
+  attention layers, KV-shared layers);
+- ``teacher``: shaped like ``google/gemma-4-26B-A4B-it`` (a mixture-of-experts block with fused
+  3D expert weights beside the dense MLP, keys equal values on full-attention layers).
+
+Both load with ``AutoTokenizer/AutoModelForCausalLM.from_pretrained(path)``.
+"""
+import json
+import logging
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Union
+
+logger = logging.getLogger("spacy_dgemma")
+
+# Gemma 4's special tokens, in Gemma's id order for the first four.
+SPECIAL_TOKENS: List[str] = [
+    "<pad>", "<eos>", "<bos>", "<unk>", "<mask>",
+    "<|turn>", "<turn|>", "<|channel>", "<channel|>", "<|think|>",
+    "<|tool>", "<tool|>", "<|tool_call>", "<tool_call|>", "<|tool_response>", "<tool_response|>",
+    '<|"|>', "<|image|>", "<|audio|>", "<|video|>",
+]
+END_OF_TURN = "<turn|>"
+CHAT_TEMPLATE_FILE = Path(__file__).parent.parent / "templates" / "gemma4_chat.jinja"
+
+# Architecture presets (see the module docstring). vocab_size is set from the tokenizer.
+TINY_PRESETS: Dict[str, Dict] = {
+    "student": dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=32, global_head_dim=32, sliding_window=48,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+        num_kv_shared_layers=2, hidden_size_per_layer_input=8, final_logit_softcapping=30.0,
+    ),
+    "teacher": dict(
+        hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=32, global_head_dim=32, num_global_key_value_heads=1,
+        sliding_window=48, layer_types=["sliding_attention", "full_attention"],
+        attention_k_eq_v=True, enable_moe_block=True, num_experts=4, top_k_experts=2,
+        moe_intermediate_size=32, hidden_size_per_layer_input=0, final_logit_softcapping=30.0,
+    ),
+}
+
+
+def iter_hipe_texts(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
+    """Article texts of HIPE JSONL files (one document per line)."""
+    for path in paths:
+        with Path(path).open(encoding="utf8") as file:
+            for line in file:
+                if line.strip():
+                    yield json.loads(line)["text"]
+
+
+def train_tokenizer(texts: Iterable[str], output_dir: Union[str, Path], vocab_size: int = 4096):
+    """Train a byte-level BPE tokenizer with Gemma 4's special tokens and chat template; save it.
+
+    texts: training text (e.g. the HIPE train articles).
+    output_dir: where ``tokenizer.json``, its config and ``chat_template.jinja`` are written.
+    vocab_size: size of the vocabulary, special tokens included.
+    RETURNS (PreTrainedTokenizerFast): the tokenizer, as ``AutoTokenizer`` will load it.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        extra_special_tokens={"eot_token": END_OF_TURN},
+        chat_template=CHAT_TEMPLATE_FILE.read_text(encoding="utf8"),
+        padding_side="left",
+    )
+    tokenizer.save_pretrained(str(output_dir))
+    return tokenizer
+
+
+def build_tiny_model(kind: str, tokenizer, output_dir: Union[str, Path], seed: int = 0):
+    """Build a randomly initialised tiny Gemma 4 causal LM and save it (safetensors) with the tokenizer.
+
+    kind: "student" (E2B-like) or "teacher" (26B-A4B-like, mixture of experts).
+    tokenizer: the tokenizer (its vocabulary and special-token ids define the model's).
+    output_dir: target directory.
+    seed: torch seed for the random weights.
+    RETURNS (Gemma4ForCausalLM): the model.
+    """
+    import torch
+    from transformers import Gemma4ForCausalLM, Gemma4TextConfig, GenerationConfig
+
+    if kind not in TINY_PRESETS:
+        raise ValueError(f"Unknown tiny model kind {kind!r}: use one of {sorted(TINY_PRESETS)}.")
+    preset = dict(TINY_PRESETS[kind])
+    vocab = len(tokenizer)
+    eot_id = tokenizer.convert_tokens_to_ids(END_OF_TURN)
+    config = Gemma4TextConfig(
+        vocab_size=vocab,
+        vocab_size_per_layer_input=vocab,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=[tokenizer.eos_token_id, eot_id],
+        max_position_embeddings=32768,
+        tie_word_embeddings=True,
+        **preset,
+    )
+    torch.manual_seed(seed)
+    model = Gemma4ForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=[tokenizer.eos_token_id, eot_id],
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+    )
+    output_dir = Path(output_dir)
+    model.save_pretrained(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
+    n_params = sum(p.numel() for p in model.parameters())
+    logger.info("Built tiny %s (%d parameters) in %s", kind, n_params, output_dir)
+    return model
+
+
+def build_tiny_models(
+    train_paths: Iterable[Union[str, Path]],
+    output_dir: Union[str, Path],
+    vocab_size: int = 4096,
+    seed: int = 0,
+) -> Dict[str, Path]:
+    """Train the tokenizer on HIPE texts and build the tiny teacher and student under `output_dir`.
+
+    train_paths: HIPE JSONL files whose article texts train the tokenizer.
+    output_dir: gets ``tokenizer/``, ``teacher/`` and ``student/``.
+    vocab_size: tokenizer vocabulary size.
+    seed: seed of the random weights.
+    RETURNS (Dict[str, Path]): the directory of each built artefact.
+    """
+    train_paths = [Path(p) for p in train_paths]
+    missing = [str(p) for p in train_paths if not p.exists()]
+    if not train_paths or missing:
+        raise FileNotFoundError(
+            f"Tokenizer training text not found: {missing or 'no files given'}. Pass HIPE JSONL files, "
+            "e.g. ../shared/hipe2026/newspapers/HIPE-2026-v1.0-impresso-train-en.jsonl."
+        )
+    output_dir = Path(output_dir)
+    tokenizer = train_tokenizer(iter_hipe_texts(train_paths), output_dir / "tokenizer", vocab_size)
+    paths = {"tokenizer": output_dir / "tokenizer"}
+    for i, kind in enumerate(("teacher", "student")):
+        build_tiny_model(kind, tokenizer, output_dir / kind, seed=seed + i)
+        paths[kind] = output_dir / kind
+    return paths
