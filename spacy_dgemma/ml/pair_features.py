@@ -1,0 +1,259 @@
+"""Features of a candidate (person, place) pair for the compact classifier.
+
+For each pair the nearest (person mention, place mention) couple is the anchor. The features
+are token windows around it (hashed lexical attributes, embedded by the network) and a small
+vector of numbers: distance, order, same line / sentence, counts and positions of mentions,
+datelines and title lines, cue words in English, German and French, and the gap between the
+publication year and years written near the mentions. Everything is computed in one pass per
+Doc, so the cost grows linearly with the text.
+"""
+import re
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy
+from spacy.attrs import NORM, PREFIX, SHAPE, SUFFIX
+from spacy.tokens import Doc, Span
+
+from ..pairs import CandidatePair
+
+# Lexical attributes hashed for every window token (one embedding table each).
+TOKEN_ATTRS = (NORM, PREFIX, SUFFIX, SHAPE)
+# Windows per pair, in the order the network pools them.
+WINDOW_NAMES = ("person_left", "person_right", "place_left", "place_right", "between", "place", "first_line")
+N_WINDOWS = len(WINDOW_NAMES)
+# Stands in for an empty window, so that every window has at least one row.
+PAD_ROW = numpy.full((1, len(TOKEN_ATTRS)), 0x9E3779B97F4A7C15, dtype="uint64")
+
+# Cue words (lower-case prefixes) per category, English / German / French together: the
+# network weighs them; the lists only say which words belong together.
+CUES: Dict[str, Tuple[str, ...]] = {
+    "arrive": (
+        "arriv", "came", "come", "visit", "return", "reach", "landed", "went", "go to", "travel",
+        "angekommen", "ankunft", "eingetroffen", "besuch", "reist", "kam", "zurückgekehrt",
+        "arrivé", "venu", "visite", "rentr", "retour", "débarqu", "voyag", "séjour",
+    ),
+    "leave": (
+        "left", "leave", "depart", "sailed", "abgereist", "verließ", "abreise", "verlassen",
+        "parti", "quitt", "départ",
+    ),
+    "present": (
+        "spoke", "speech", "meeting", "attended", "presided", "held", "sitzung", "versammlung",
+        "sprach", "rede", "anwesend", "präsid", "réunion", "séance", "discours", "présid",
+        "assist", "conférence",
+    ),
+    "reside": (
+        "resid", "lives", "living", "home", "native", "wohn", "bürger", "einwohner", "geboren",
+        "demeur", "habit", "domicil", "natif", "né ", "born",
+    ),
+    "death": ("died", "death", "funeral", "buried", "gestorben", "starb", "tod", "beerdig", "mort", "décéd", "obsèques", "enterr"),
+    "future": (
+        "will ", "expected", "shall", "going to", "wird", "werden", "soll", "erwartet",
+        "sera", "doit", "devra", "attendu", "prochain",
+    ),
+    "recent": (
+        "yesterday", "today", "to-day", "last week", "this week", "tonight", "now ", "gestern",
+        "heute", "vorgestern", "diese woche", "hier", "aujourd", "ce matin", "ce soir", "avant-hier",
+    ),
+    "past": ("formerly", "years ago", "ago", "once", "früher", "damals", "ehemals", "jadis", "autrefois", "ancien"),
+    "correspondence": ("telegram", "letter", "wrote", "writes", "correspondent", "depesche", "brief", "schreibt", "télégramme", "lettre", "écrit", "dépêche"),
+    "office": ("governor", "mayor", "minister", "consul", "ambassador", "president", "general", "gouverneur", "bürgermeister", "minister", "konsul", "botschafter", "maire", "ministre", "ambassadeur", "préfet"),
+}
+CUE_NAMES = tuple(CUES)
+_YEAR_RE = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+_SENT_END = {".", "!", "?", ";"}
+LANGS = ("en", "de", "fr")
+
+
+@dataclass
+class PairFeatures:
+    """What the network reads for one pair.
+
+    windows: one uint64 array (n_tokens, len(TOKEN_ATTRS)) per window of ``WINDOW_NAMES``.
+    numbers: float32 vector of ``N_NUMBERS`` numeric features.
+    evidence: the text where the person and the place occur closest (for explanations).
+    """
+
+    windows: List[numpy.ndarray]
+    numbers: numpy.ndarray
+    evidence: Optional[str]
+
+
+NUMBER_NAMES = (
+    ("lang_en", "lang_de", "lang_fr", "person_aligned", "place_aligned", "log_distance",
+     "distance_le_3", "distance_le_15", "same_line", "same_sentence", "person_first",
+     "log_person_mentions", "log_place_mentions", "log_doc_persons", "log_doc_places",
+     "person_first_pos", "place_first_pos", "anchor_pos", "log_doc_len", "place_in_dateline",
+     "place_in_first_line", "place_in_title_line", "person_in_first_line", "person_at_end",
+     "persons_between", "places_between", "place_nearest_to_person", "person_nearest_to_place",
+     "context_has_year", "year_gap_0", "year_gap_1_5", "year_gap_gt5", "year_after_date",
+     "place_uppercase", "n_places_near_person")
+    + tuple(f"cue_{name}" for name in CUE_NAMES)
+)
+N_NUMBERS = len(NUMBER_NAMES)
+
+
+class DocContext:
+    """Per-Doc arrays shared by all pairs of the Doc (computed once)."""
+
+    def __init__(self, doc: Doc) -> None:
+        self.doc = doc
+        self.n = len(doc)
+        self.ids = doc.to_array(list(TOKEN_ATTRS)).astype("uint64") if self.n else numpy.zeros((0, len(TOKEN_ATTRS)), dtype="uint64")
+        text_tokens = [t.text for t in doc]
+        # Prefix sums: how many line breaks / sentence ends occur before each token.
+        newline = numpy.array([("\n" in t.whitespace_ or "\n" in t.text) for t in doc], dtype="int32")
+        sent_end = numpy.array([t in _SENT_END for t in text_tokens], dtype="int32")
+        self.newlines = numpy.concatenate([[0], numpy.cumsum(newline)])
+        self.sent_ends = numpy.concatenate([[0], numpy.cumsum(sent_end)])
+        first_nl = numpy.nonzero(newline)[0]
+        self.first_line_end = int(first_nl[0]) + 1 if len(first_nl) else self.n
+        self.line_of = self.newlines[:-1] if self.n else numpy.zeros(0, dtype="int32")
+        line_lengths = numpy.bincount(self.line_of, minlength=1) if self.n else numpy.zeros(1, dtype="int64")
+        self.line_lengths = line_lengths
+        meta = doc._.hipe or {}
+        self.lang = (meta.get("language") or doc.lang_ or "").lower()[:2]
+        date = str(meta.get("date") or "")
+        self.year = int(date[:4]) if date[:4].isdigit() else None
+        self.persons = list(doc.spans["persons"]) if "persons" in doc.spans else []
+        self.places = list(doc.spans["places"]) if "places" in doc.spans else []
+        self.person_starts = numpy.array(sorted(s.start for s in self.persons), dtype="int64")
+        self.place_starts = numpy.array(sorted(s.start for s in self.places), dtype="int64")
+
+    def count_between(self, starts: numpy.ndarray, lo: int, hi: int) -> int:
+        """Number of mention starts in the token range [lo, hi)."""
+        return int(numpy.searchsorted(starts, hi, "left") - numpy.searchsorted(starts, lo, "left"))
+
+    def window(self, start: int, end: int) -> numpy.ndarray:
+        start, end = max(0, start), min(self.n, end)
+        return self.ids[start:end] if end > start else PAD_ROW
+
+    def sentence_text(self, start: int, end: int, max_chars: int = 300) -> str:
+        """The text of the sentence(s) spanning tokens [start, end), on one line."""
+        text = self.doc.text
+        lo, hi = self.doc[start].idx, self.doc[end - 1].idx + len(self.doc[end - 1])
+        left = max(text.rfind(c, 0, lo) for c in ".!?")
+        rights = [i for i in (text.find(c, hi) for c in ".!?") if i >= 0]
+        right = min(rights) + 1 if rights else len(text)
+        snippet = " ".join(text[left + 1 : right].split())
+        if len(snippet) > max_chars:
+            centre = " ".join(text[lo:hi].split())
+            snippet = centre if len(centre) <= max_chars else centre[: max_chars - 1] + "…"
+        return snippet
+
+
+def nearest_couple(person_spans: Sequence[Span], place_spans: Sequence[Span]) -> Optional[Tuple[Span, Span, int]]:
+    """The (person, place) mentions that are closest in tokens, and their distance."""
+    best = None
+    for p in person_spans:
+        for q in place_spans:
+            gap = max(q.start - p.end, p.start - q.end, 0)
+            if best is None or gap < best[2]:
+                best = (p, q, gap)
+    return best
+
+
+def _cue_counts(text: str) -> numpy.ndarray:
+    text = " " + text.lower() + " "
+    return numpy.array([min(sum(text.count(c) for c in CUES[name]), 3) / 3.0 for name in CUE_NAMES], dtype="f")
+
+
+def pair_features(ctx: DocContext, pair: CandidatePair, window: int = 4, max_between: int = 30) -> PairFeatures:
+    """The features of one candidate pair of the Doc behind `ctx`."""
+    num = numpy.zeros(N_NUMBERS, dtype="f")
+    put = lambda name, value: num.__setitem__(NUMBER_NAMES.index(name), value)  # noqa: E731
+    if ctx.lang in LANGS:
+        put(f"lang_{ctx.lang}", 1.0)
+    n = max(ctx.n, 1)
+    put("log_doc_len", numpy.log1p(ctx.n) / 10.0)
+    put("log_doc_persons", numpy.log1p(len({s.id_ for s in ctx.persons})) / 3.0)
+    put("log_doc_places", numpy.log1p(len({s.id_ for s in ctx.places})) / 3.0)
+    persons, places = pair.person_spans, pair.place_spans
+    put("person_aligned", float(bool(persons)))
+    put("place_aligned", float(bool(places)))
+    put("log_person_mentions", numpy.log1p(len(persons)) / 2.0)
+    put("log_place_mentions", numpy.log1p(len(places)) / 2.0)
+    windows = [PAD_ROW] * N_WINDOWS
+    evidence = None
+    if persons:
+        p0 = min(persons, key=lambda s: s.start)
+        put("person_first_pos", p0.start / n)
+        put("person_in_first_line", float(p0.start < ctx.first_line_end))
+        put("person_at_end", float(max(s.end for s in persons) >= ctx.n - 15))
+    if places:
+        q0 = min(places, key=lambda s: s.start)
+        put("place_first_pos", q0.start / n)
+        put("place_in_dateline", float(q0.start < 8))
+        put("place_in_first_line", float(q0.start < ctx.first_line_end))
+        put("place_in_title_line", float(any(ctx.line_lengths[ctx.line_of[s.start]] <= 6 for s in places)))
+        put("place_uppercase", float(any(s.text.isupper() and len(s.text) > 2 for s in places)))
+        windows[WINDOW_NAMES.index("place")] = ctx.window(q0.start, q0.end)
+    windows[WINDOW_NAMES.index("first_line")] = ctx.window(0, min(ctx.first_line_end, 12))
+    couple = nearest_couple(persons, places)
+    if couple is not None:
+        p, q, gap = couple
+        lo, hi = min(p.end, q.end), max(p.start, q.start)
+        put("log_distance", numpy.log1p(gap) / 7.0)
+        put("distance_le_3", float(gap <= 3))
+        put("distance_le_15", float(gap <= 15))
+        a, b = min(lo, hi), max(lo, hi)
+        put("same_line", float(ctx.newlines[b] == ctx.newlines[a]))
+        put("same_sentence", float(ctx.sent_ends[b] == ctx.sent_ends[a]))
+        put("person_first", float(p.start < q.start))
+        put("anchor_pos", min(p.start, q.start) / n)
+        put("persons_between", min(ctx.count_between(ctx.person_starts, lo, hi), 5) / 5.0)
+        put("places_between", min(ctx.count_between(ctx.place_starts, lo, hi), 5) / 5.0)
+        put("place_nearest_to_person", float(_nearest(p, ctx.places) is not None and _nearest(p, ctx.places).id_ == q.id_))
+        put("person_nearest_to_place", float(_nearest(q, ctx.persons) is not None and _nearest(q, ctx.persons).id_ == p.id_))
+        put("n_places_near_person", min(ctx.count_between(ctx.place_starts, p.start - 15, p.end + 15), 5) / 5.0)
+        windows[0] = ctx.window(p.start - window, p.start)
+        windows[1] = ctx.window(p.end, p.end + window)
+        windows[2] = ctx.window(q.start - window, q.start)
+        windows[3] = ctx.window(q.end, q.end + window)
+        if hi > lo:
+            half = max_between // 2
+            between = ctx.window(lo, hi) if hi - lo <= max_between else numpy.vstack([ctx.window(lo, lo + half), ctx.window(hi - half, hi)])
+            windows[4] = between
+        start, end = min(p.start, q.start), max(p.end, q.end)
+        evidence = ctx.sentence_text(start, end) if end - start <= 80 else ctx.sentence_text(q.start, q.end)
+        context = ctx.doc[max(0, start - 10) : min(ctx.n, end + 10)].text
+        num[NUMBER_NAMES.index(f"cue_{CUE_NAMES[0]}") :] = _cue_counts(context)
+        _year_features(put, context, ctx.year)
+    elif places:
+        q0 = min(places, key=lambda s: s.start)
+        evidence = ctx.sentence_text(q0.start, q0.end)
+    return PairFeatures(windows=windows, numbers=num, evidence=evidence)
+
+
+def _nearest(span: Span, others: Sequence[Span]) -> Optional[Span]:
+    best, best_gap = None, None
+    for o in others:
+        gap = max(o.start - span.end, span.start - o.end, 0)
+        if best_gap is None or gap < best_gap:
+            best, best_gap = o, gap
+    return best
+
+
+def _year_features(put, context: str, year: Optional[int]) -> None:
+    years = [int(y) for y in _YEAR_RE.findall(context)]
+    if not years:
+        return
+    put("context_has_year", 1.0)
+    if year is None:
+        return
+    gap = min(abs(year - y) for y in years)
+    put("year_gap_0", float(gap == 0))
+    put("year_gap_1_5", float(1 <= gap <= 5))
+    put("year_gap_gt5", float(gap > 5))
+    put("year_after_date", float(any(y > year for y in years)))
+
+
+def featurize(doc_pairs: Sequence[Tuple[Doc, Sequence[CandidatePair]]], window: int = 4, max_between: int = 30) -> List[PairFeatures]:
+    """Features of every pair of every Doc, in order."""
+    out: List[PairFeatures] = []
+    for doc, pairs in doc_pairs:
+        if not pairs:
+            continue
+        ctx = DocContext(doc)
+        out.extend(pair_features(ctx, pair, window, max_between) for pair in pairs)
+    return out

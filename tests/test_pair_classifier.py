@@ -1,0 +1,171 @@
+"""The compact pair classifier (``spacy_dgemma.PairClassifier.v1``) inside ``dgemma_relations``."""
+from typing import List
+
+import numpy
+import pytest
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Example
+from thinc.api import fix_random_seed
+
+from spacy_dgemma.ml.pair_classifier import build_pair_classifier
+from spacy_dgemma.ml.pair_features import N_NUMBERS, NUMBER_NAMES, DocContext, featurize, pair_features
+
+from conftest import HIPE_RECORDS, build_hipe_doc, strip_labels
+
+MODEL = {"@architectures": "spacy_dgemma.PairClassifier.v1", "width": 16, "hidden_width": 32, "embed_rows": 500, "dropout": 0.0}
+TRAIN_LANGS = ("en", "fr")
+
+
+def _nlp() -> Language:
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("dgemma_relations", config={"model": MODEL})
+    return nlp
+
+
+def _examples(nlp: Language) -> List[Example]:
+    return [
+        Example(build_hipe_doc(nlp, strip_labels(HIPE_RECORDS[lang])), build_hipe_doc(nlp, HIPE_RECORDS[lang]))
+        for lang in TRAIN_LANGS
+    ]
+
+
+def _inputs(nlp: Language) -> List[Doc]:
+    return [build_hipe_doc(nlp, strip_labels(HIPE_RECORDS[lang])) for lang in TRAIN_LANGS]
+
+
+def _labels(docs: List[Doc]) -> List[tuple]:
+    return [(r.pair_index, r.at, r.is_at) for doc in docs for r in doc._.relations]
+
+
+def _gold() -> List[tuple]:
+    return [(i, p["at"], p["isAt"]) for lang in TRAIN_LANGS for i, p in enumerate(HIPE_RECORDS[lang]["sampled_pairs"])]
+
+
+def _scores(docs: List[Doc]) -> numpy.ndarray:
+    return numpy.array([list(r.at_scores.values()) + list(r.is_at_scores.values()) for d in docs for r in d._.relations])
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A pipeline overfitted on two documents, with its losses."""
+    fix_random_seed(0)
+    nlp = _nlp()
+    examples = _examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 0.01
+    losses = []
+    for _ in range(50):
+        step = {}
+        nlp.update(examples, sgd=optimizer, losses=step)
+        losses.append(step["dgemma_relations"])
+    return nlp, losses
+
+
+def test_architecture_is_registered():
+    model = spacy.registry.resolve({"m": MODEL})["m"]
+    assert model.name == "pair_classifier"
+
+
+def test_overfit_loss_falls_and_labels_right(trained):
+    nlp, losses = trained
+    assert losses[-1] < losses[0] / 10
+    docs = list(nlp.pipe(_inputs(nlp)))
+    assert _labels(docs) == _gold()
+    for doc in docs:
+        for rel in doc._.relations:
+            assert abs(sum(rel.at_scores.values()) - 1.0) < 1e-4
+            assert abs(sum(rel.is_at_scores.values()) - 1.0) < 1e-4
+
+
+def test_explanations_quote_the_text(trained):
+    nlp, _ = trained
+    doc = nlp(build_hipe_doc(nlp, strip_labels(HIPE_RECORDS["en"])))
+    smith_london = doc._.relations[0]
+    assert smith_london.at_explanation.startswith("Evidence: ")
+    assert "Mr. John Smith arrived in London" in smith_london.at_explanation
+    # The person of the last pair is not in the text: still decided, no evidence quoted from it.
+    napoleon = doc._.relations[-1]
+    assert napoleon.person_id == "en-napoleon" and napoleon.at in ("TRUE", "PROBABLE", "FALSE")
+
+
+def test_same_after_to_disk(trained, tmp_path):
+    nlp, _ = trained
+    before = list(nlp.pipe(_inputs(nlp)))
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    after = list(loaded.pipe(_inputs(loaded)))
+    assert _labels(after) == _labels(before)
+    numpy.testing.assert_allclose(_scores(after), _scores(before), atol=1e-5)
+
+
+def test_multiprocessing_agrees(trained):
+    nlp, _ = trained
+    single = list(nlp.pipe(_inputs(nlp)))
+    multi = list(nlp.pipe(_inputs(nlp), n_process=2, batch_size=1))
+    assert _labels(multi) == _labels(single)
+    numpy.testing.assert_allclose(_scores(multi), _scores(single), atol=1e-5)
+
+
+def test_raw_text_with_upstream_ents(trained):
+    nlp, _ = trained
+    doc = nlp.make_doc("Mr. John Smith arrived in London yesterday from Paris.")
+    doc.ents = [doc.char_span(0, 14, "PER"), doc.char_span(26, 32, "LOC"), doc.char_span(48, 53, "LOC")]
+    doc = nlp(doc)
+    assert {(r.person_id, r.place_id) for r in doc._.relations} == {
+        ("person:mr john smith", "place:london"),
+        ("person:mr john smith", "place:paris"),
+    }
+
+
+def test_empty_and_pairless_docs(trained):
+    nlp, _ = trained
+    empty = nlp("")
+    assert empty._.relations == []
+    no_places = nlp.make_doc("Mr. John Smith wrote a letter.")
+    no_places.ents = [no_places.char_span(0, 14, "PER")]
+    assert nlp(no_places)._.relations == []
+    # A mixed batch: empty, pairless and HIPE docs together keep rows aligned.
+    docs = list(nlp.pipe(["", "Nothing here."] + _inputs(nlp)))
+    assert [len(d._.relations) for d in docs] == [0, 0, 6, 4]
+    assert _labels(docs[2:]) == _gold()
+
+
+def test_update_on_pairless_batch_is_a_no_op(trained):
+    nlp, _ = trained
+    doc = nlp.make_doc("Nothing here.")
+    losses = nlp.update([Example(doc, doc.copy())], losses={})
+    assert losses["dgemma_relations"] == 0.0
+
+
+def test_features_read_the_text(blank_nlps):
+    nlp = blank_nlps["en"]
+    doc = build_hipe_doc(nlp, HIPE_RECORDS["en"])
+    pairs = spacy.registry.misc.get("spacy_dgemma.pair_candidates.v1")()(doc)
+    ctx = DocContext(doc)
+    smith_london = pair_features(ctx, pairs[0])
+    value = lambda f, name: f.numbers[NUMBER_NAMES.index(name)]  # noqa: E731
+    assert smith_london.numbers.shape == (N_NUMBERS,)
+    assert value(smith_london, "lang_en") == 1.0
+    assert value(smith_london, "place_in_dateline") == 1.0  # "LONDON, Aug. 18."
+    assert value(smith_london, "same_sentence") == 1.0 and value(smith_london, "distance_le_3") == 1.0
+    assert value(smith_london, "cue_arrive") > 0 and value(smith_london, "cue_recent") > 0
+    napoleon = pair_features(ctx, pairs[-1])
+    assert value(napoleon, "person_aligned") == 0.0 and value(napoleon, "place_aligned") == 1.0
+    assert all(len(w) >= 1 for w in napoleon.windows)
+    assert len(featurize([(doc, pairs), (nlp(""), [])])) == len(pairs)
+
+
+def test_long_document_is_linear(blank_nlps):
+    """A document far longer than any train article is handled, in time linear in its length."""
+    nlp = blank_nlps["en"]
+    record = strip_labels(HIPE_RECORDS["en"])
+    record["text"] = " ".join([record["text"]] * 60)  # ~27,000 characters
+    doc = build_hipe_doc(nlp, record)
+    model = build_pair_classifier(width=16, hidden_width=32, embed_rows=500)
+    pairs = spacy.registry.misc.get("spacy_dgemma.pair_candidates.v1")()(doc)
+    model.initialize()
+    out = model.predict([(doc, pairs)])
+    assert out.scores.shape == (len(pairs), 5)
+    assert numpy.isfinite(out.scores).all()
