@@ -1,0 +1,91 @@
+"""Raw-text commands: convert-ner, evaluate-ner, visualize.
+
+Thin layers over `spacy_dgemma.ner` and `spacy_dgemma.visualize`; bad arguments end with one
+line and exit code 2.
+"""
+from pathlib import Path
+from typing import List, Optional
+
+import spacy
+import typer
+from wasabi import msg
+
+from ..errors import InputError
+from ..ner.convert import DEFAULT_HELDOUT_FRACTION, convert_hipe2022
+from . import app
+from .io_commands import exits_on_bad_input, load_pipeline
+
+DEFAULT_NER_DATA = Path("../shared/hipe2022-ner")
+
+
+def _tsv_files(path: Path) -> List[Path]:
+    files = sorted(path.glob("*.tsv")) if path.is_dir() else [path]
+    if not files or not all(f.exists() for f in files):
+        msg.fail(f"{path}: no HIPE-2022 .tsv files here — point to ../shared/hipe2022-ner or a .tsv file", exits=2)
+    return files
+
+
+@app.command("convert-ner")
+def convert_ner_cli(
+    input_path: Path = typer.Argument(DEFAULT_NER_DATA, help="HIPE-2022 .tsv file or folder"),
+    output_dir: Path = typer.Argument(Path("corpus/ner"), help="Folder for train/heldout DocBins"),
+    heldout_fraction: float = typer.Option(DEFAULT_HELDOUT_FRACTION, "--heldout-fraction", help="Share of documents held out (by a hash of the id)"),
+    lang: str = typer.Option("xx", "--lang", help="Language of the tokenizer/vocab"),
+) -> None:
+    """Convert HIPE-2022 NER TSV files to DocBins: a training part and a held-out part, by document."""
+    if not 0.0 <= heldout_fraction < 1.0:
+        msg.fail("--heldout-fraction must be in [0, 1)", exits=2)
+    stats = convert_hipe2022(_tsv_files(input_path), output_dir, heldout_fraction, lang=lang)
+    for part, counts in stats.items():
+        msg.info(f"{part}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    msg.good(f"Wrote {output_dir}/train.spacy and {output_dir}/heldout.spacy (held-out ids: heldout.tsv)")
+
+
+@app.command("evaluate-ner")
+def evaluate_ner_cli(
+    model: str = typer.Argument(..., help="Pipeline with an 'ner' component (e.g. training/ner/model-best)"),
+    data: List[Path] = typer.Argument(..., help="DocBin(s) from convert-ner (e.g. corpus/ner/heldout.spacy)"),
+) -> None:
+    """Precision, recall and F1 of pers and loc, per language and dataset (exact span and type)."""
+    from ..ner.evaluate import evaluate_ner_files
+
+    for path in data:
+        if not path.exists():
+            msg.fail(f"{path}: no such file — run `dgemma convert-ner` first", exits=2)
+    nlp = spacy.load(model)
+    scores = evaluate_ner_files(nlp, data)
+    rows = []
+    for group, s in scores.items():
+        rows.append(
+            (group, int(s["n_gold"]), f"{s['p']:.3f}", f"{s['r']:.3f}", f"{s['f']:.3f}")
+            + tuple(f"{s.get(f'{t}_{m}', 0.0):.3f}" for t in ("pers", "loc") for m in ("p", "r", "f"))
+        )
+    header = ("group", "gold", "P", "R", "F1", "pers P", "pers R", "pers F1", "loc P", "loc R", "loc F1")
+    msg.table(rows, header=header, divider=True)
+
+
+@app.command("visualize")
+@exits_on_bad_input
+def visualize_cli(
+    inputs: List[Path] = typer.Argument(..., help="HIPE-2026 .jsonl or plain .txt files"),
+    model: str = typer.Option("baseline", "--model", "-m", help="Pipeline with dgemma_relations, or 'baseline'"),
+    out: Path = typer.Option(Path("relations.html"), "--out", "-o", help="HTML file to write"),
+    ner: Optional[Path] = typer.Option(None, "--ner", help="Add this trained recogniser before the relations (for raw text)"),
+) -> None:
+    """Render documents as self-contained HTML: persons/places highlighted, relations in a table."""
+    from ..ner.pipeline import add_recogniser, read_inputs
+    from ..visualize import render_html
+
+    for path in inputs:
+        if not path.exists():
+            raise InputError.of("E007", str(path))
+        if path.suffix not in (".jsonl", ".txt"):
+            msg.fail(f"{path}: give HIPE-2026 .jsonl or plain .txt files", exits=2)
+    nlp = load_pipeline(model)
+    if ner is not None:
+        add_recogniser(nlp, ner)
+    docs = list(nlp.pipe(read_inputs(inputs, nlp)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_html(docs), encoding="utf8")
+    n_rel = sum(len(d._.relations) for d in docs)
+    msg.good(f"Wrote {out}: {len(docs)} document(s), {n_rel} relation(s)")

@@ -1,0 +1,55 @@
+"""Precision/recall/F1 of the recogniser per language (and dataset), exact span and type."""
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, Iterable, List, Union
+
+from spacy.language import Language
+from spacy.scorer import get_ner_prf
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+
+from .hipe2022 import USER_DATA_KEY
+
+Scores = Dict[str, Dict[str, float]]  # group → {"p", "r", "f", "pers_f", ...}
+
+
+def _prf(examples: List[Example]) -> Dict[str, float]:
+    """Micro P/R/F over all types and per type; predictions over missing gold are ignored."""
+    per_type = get_ner_prf(examples)
+    tp = sum(s.tp for s in per_type.values())
+    fp = sum(s.fp for s in per_type.values())
+    fn = sum(s.fn for s in per_type.values())
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    out = {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0, "n_gold": float(tp + fn)}
+    for label, prf in sorted(per_type.items()):
+        out[f"{label}_p"], out[f"{label}_r"], out[f"{label}_f"] = prf.precision, prf.recall, prf.fscore
+        out[f"{label}_n_gold"] = float(prf.tp + prf.fn)
+    return out
+
+
+def evaluate_ner(nlp: Language, gold_docs: Iterable[Doc], batch_size: int = 32) -> Scores:
+    """Scores of `nlp`'s entities against gold Docs, overall, per language and per language/dataset.
+
+    gold_docs: Docs with gold ``doc.ents`` and ``user_data["hipe2022"]`` (from `convert_hipe2022`).
+    RETURNS: group name ("all", "de", "de/newseye", ...) → scores.
+    """
+    gold_docs = list(gold_docs)
+    predicted = nlp.pipe((nlp.make_doc(d.text) for d in gold_docs), batch_size=batch_size)
+    groups: Dict[str, List[Example]] = defaultdict(list)
+    for pred, gold in zip(predicted, gold_docs):
+        meta = gold.user_data.get(USER_DATA_KEY, {})
+        example = Example(pred, gold)
+        groups["all"].append(example)
+        lang = meta.get("language") or "unknown"
+        groups[lang].append(example)
+        groups[f"{lang}/{meta.get('dataset') or 'unknown'}"].append(example)
+    return {name: _prf(examples) for name, examples in sorted(groups.items())}
+
+
+def evaluate_ner_files(nlp: Language, paths: Iterable[Union[str, Path]]) -> Scores:
+    """`evaluate_ner` on the Docs of DocBin files (``heldout.spacy`` from `dgemma convert-ner`)."""
+    docs: List[Doc] = []
+    for path in paths:
+        docs.extend(DocBin(store_user_data=True).from_disk(path).get_docs(nlp.vocab))
+    return evaluate_ner(nlp, docs)

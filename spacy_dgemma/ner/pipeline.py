@@ -1,0 +1,59 @@
+"""Putting the recogniser into a relations pipeline, and reading raw-text or HIPE inputs for it."""
+from pathlib import Path
+from typing import Iterable, Iterator, List, Optional, Union
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+RELATIONS_FACTORY = "dgemma_relations"
+NER_NAME = "ner"
+
+
+def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_NAME) -> Language:
+    """Source the trained NER of `ner_model` into `nlp`, before its relation component.
+
+    The NER's shared tok2vec is copied into the component (``replace_listeners``), so that it
+    runs on its own whatever else the pipeline has.
+    nlp: the pipeline (changed in place and returned).
+    ner_model: a pipeline with an ``ner`` component (e.g. ``training/ner/model-best``).
+    name: the name of the component in `nlp`.
+    """
+    source = spacy.load(ner_model)
+    if "ner" not in source.pipe_names:
+        raise ValueError(f"{ner_model}: no 'ner' component (its pipes: {', '.join(source.pipe_names)}); train one with training/ner.cfg")
+    listeners = [n for n in source.pipe_names if n != "ner" and source.get_pipe_meta(n).factory == "tok2vec"]
+    for tok2vec in listeners:
+        if "ner" in getattr(source.get_pipe(tok2vec), "listening_components", []):
+            source.replace_listeners(tok2vec, "ner", ["model.tok2vec"])
+    relations = [n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == RELATIONS_FACTORY]
+    position = {"before": relations[0]} if relations else {}
+    nlp.add_pipe("ner", name=name, source=source, **position)
+    return nlp
+
+
+def read_inputs(paths: Iterable[Union[str, Path]], nlp: Language) -> Iterator[Doc]:
+    """Docs to annotate: HIPE-2026 records from ``.jsonl`` files, one Doc per ``.txt`` file.
+
+    A raw-text Doc records its file name in ``doc.user_data["source"]``.
+    RAISES: ValueError for another suffix.
+    """
+    from ..hipe.read import DocMaker, iter_records, record_to_doc
+
+    make_doc = DocMaker(nlp)
+    for path in paths:
+        path = Path(path)
+        if path.suffix == ".jsonl":
+            for item in iter_records([path]):
+                yield record_to_doc(item.record, make_doc=make_doc)
+        elif path.suffix == ".txt":
+            doc = nlp.make_doc(path.read_text(encoding="utf8").strip())
+            doc.user_data["source"] = path.name
+            yield doc
+        else:
+            raise ValueError(f"{path}: unsupported input {path.suffix!r}; give HIPE-2026 .jsonl or plain .txt files")
+
+
+def annotate(nlp: Language, docs: Iterable[Doc], batch_size: int = 16) -> List[Doc]:
+    """Run the pipeline over already-made Docs."""
+    return list(nlp.pipe(docs, batch_size=batch_size))
