@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all benchmark clean
+.PHONY: install demo test test-all benchmark clean chromium
 
 install: $(STAMP)
 
@@ -17,9 +17,14 @@ $(STAMP): setup.cfg pyproject.toml
 demo: install
 	$(BIN)/dgemma demo
 
-test: install
+test: install chromium
 	$(BIN)/python -m pytest -q -m "not slow" tests
 	$(BIN)/python -m pytest -q -m slow tests
+
+# Headless Chromium for the test of `dgemma visualize` (Debian package); the test skips with a
+# message when it cannot be installed (no root, no network).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } || echo "chromium could not be installed: the Chromium rendering test will be skipped"
 
 benchmark: install
 	$(BIN)/python benchmarks/run.py
