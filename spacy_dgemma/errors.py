@@ -1,0 +1,94 @@
+"""Errors and warnings with codes, spaCy style, and the error raised for bad input files.
+
+``Errors.E001`` reads ``"[E001] ..."``: the code makes a message easy to search for. An
+:class:`InputError` names the file, the line, what is wrong and how to fix it; the CLI prints
+it as one line and exits with code 2, without a traceback.
+"""
+from typing import Optional
+
+
+class ErrorsWithCodes(type):
+    """Prefix each message with its code, as ``spacy.errors.ErrorsWithCodes`` does."""
+
+    def __getattribute__(self, code: str) -> str:
+        msg = super().__getattribute__(code)
+        if code.startswith("__"):  # python system attributes like __class__
+            return msg
+        return f"[{code}] {msg}"
+
+
+class Warnings(metaclass=ErrorsWithCodes):
+    W001 = "Document {doc_id}: {kind} mention {mention!r} of {entity_id} not found in the text."
+    W002 = "Skipped {n} invalid document(s) (--skip-invalid)."
+
+
+class Errors(metaclass=ErrorsWithCodes):
+    # Bad input files (raised as InputError; the fix is in `Fixes` under the same code).
+    E001 = "malformed JSON ({detail})"
+    E002 = "missing required field {field!r}{where}"
+    E003 = "wrong label {value!r} for {field!r}{where}: expected one of {expected}"
+    E004 = "wrong type for {field!r}{where}: {detail}"
+    E005 = "empty file: no documents"
+    E006 = "not UTF-8 text ({detail})"
+    E007 = "no such file or folder"
+    E008 = "duplicate document id {doc_id!r} (first seen in {first})"
+    E009 = "does not match the HIPE-2026 schema{where}: {detail}"
+    E010 = "folder contains no {suffix} files"
+    # Bad arguments.
+    E020 = "cannot load the pipeline {model!r} ({detail})"
+    E021 = "the pipeline {model!r} has no 'dgemma_relations' component (its pipes: {pipes})"
+    E022 = "expected as many prediction files as gold files, got {n} files in all"
+    E023 = "unsupported file type {suffix!r}"
+    # Library misuse.
+    E030 = "Doc has no HIPE metadata (doc._.hipe is None): only Docs read from HIPE JSONL can be written as HIPE records."
+
+
+class Fixes:
+    """How to fix each input error, by the code of its message in `Errors`."""
+
+    E001 = "make each line one complete JSON object (one document per line)"
+    E002 = "add the field (see the HIPE-2026 schema; use null where a value is unknown)"
+    E003 = "use one of the allowed labels, or null"
+    E004 = "give the field the type the HIPE-2026 schema asks for"
+    E005 = "give a file with at least one JSON document per line, or leave the file out"
+    E006 = "re-save the file as UTF-8"
+    E007 = "check the path"
+    E008 = "give each document once across all inputs of one run"
+    E009 = "fix the record so that `dgemma validate` accepts it"
+    E010 = "point to a file, or to a folder holding the files"
+    E020 = "give a pipeline folder, an installed pipeline package, or 'baseline'"
+    E021 = "add the component with nlp.add_pipe('dgemma_relations'), or use --model baseline"
+    E022 = "give the gold files first, then the prediction files in the same order"
+    E023 = "give .jsonl (HIPE-2026) or .spacy (DocBin) files"
+
+
+class InputError(ValueError):
+    """A problem with an input file or argument: where it is, what is wrong, how to fix it.
+
+    file: the file (or argument) at fault.
+    line: 1-based line number, or None when the problem is with the whole file.
+    message: what is wrong (starts with the error code).
+    fix: how to fix it.
+    """
+
+    def __init__(self, file: str, line: Optional[int], message: str, fix: str) -> None:
+        self.file = str(file)
+        self.line = line
+        self.message = message
+        self.fix = fix
+        super().__init__(str(self))
+
+    @classmethod
+    def of(cls, code: str, file: str, line: Optional[int] = None, **details) -> "InputError":
+        """Build the error for `code` from `Errors` and `Fixes`, formatting the message with `details`."""
+        return cls(file, line, getattr(Errors, code).format(**details), getattr(Fixes, code))
+
+    @property
+    def location(self) -> str:
+        return self.file if self.line is None else f"{self.file}:{self.line}"
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message} — {self.fix}"
+
+    def __reduce__(self):
+        return (type(self), (self.file, self.line, self.message, self.fix))

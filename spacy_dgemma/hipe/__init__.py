@@ -1,0 +1,44 @@
+"""HIPE-2026 I/O: JSONL ⇄ Doc, mention alignment, schema validation, atomic writing."""
+from .align import Alignment, align_mention, align_mentions, normalise
+from .read import (
+    AlignmentReport,
+    DocMaker,
+    ReadStats,
+    RecordLine,
+    expand_paths,
+    iter_records,
+    read_docbin,
+    read_docs,
+    record_to_doc,
+    tokenizer_language,
+)
+from .validate import check_record, is_valid, load_schema, schema_error
+from .write import AtomicWriter, RecordWriter, doc_to_record, dumps, write_docbin, write_docs, write_jsonl
+
+__all__ = [
+    "Alignment",
+    "AlignmentReport",
+    "AtomicWriter",
+    "DocMaker",
+    "ReadStats",
+    "RecordLine",
+    "RecordWriter",
+    "align_mention",
+    "align_mentions",
+    "check_record",
+    "doc_to_record",
+    "dumps",
+    "expand_paths",
+    "is_valid",
+    "iter_records",
+    "load_schema",
+    "normalise",
+    "read_docbin",
+    "read_docs",
+    "record_to_doc",
+    "schema_error",
+    "tokenizer_language",
+    "write_docbin",
+    "write_docs",
+    "write_jsonl",
+]

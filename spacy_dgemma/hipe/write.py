@@ -1,0 +1,124 @@
+"""Write Docs as HIPE-2026 records (official-format JSONL) and as DocBins, atomically.
+
+A record keeps every input field and every input pair as read, in the input key order; only
+``at``, ``isAt``, ``at_explanation`` and ``isAt_explanation`` of the pairs are filled from
+``doc._.relations``. Files are written to a temporary file in the target folder, synced, and
+renamed over the target, so a reader never sees a half-written file.
+"""
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Dict, Iterable, Optional, Union
+
+from spacy.tokens import Doc, DocBin
+
+from ..errors import Errors
+from ..relations import relations_to_hipe_pairs
+from .read import KEY_ORDER_KEY
+from .validate import schema_error
+
+PathLike = Union[str, Path]
+
+
+def doc_to_record(doc: Doc) -> Dict[str, Any]:
+    """The HIPE record of a Doc read from HIPE, with the predicted labels filled in."""
+    if doc._.hipe is None:
+        raise ValueError(Errors.E030)
+    values = {**doc._.hipe, "text": doc.text, "sampled_pairs": relations_to_hipe_pairs(doc)}
+    order = [key for key in doc.user_data.get(KEY_ORDER_KEY, []) if key in values]
+    return {key: values[key] for key in dict.fromkeys(order + list(values))}
+
+
+def dumps(record: Dict[str, Any]) -> str:
+    """One JSONL line (without the newline), non-ASCII characters kept as they are."""
+    return json.dumps(record, ensure_ascii=False)
+
+
+class AtomicWriter:
+    """A file that appears under its name only when it was written completely.
+
+    Use as a context manager; on an exception the temporary file is removed and the target
+    is left as it was.
+    """
+
+    def __init__(self, path: PathLike, mode: str = "w") -> None:
+        self.path = Path(path)
+        self.mode = mode
+        self._file: Optional[IO] = None
+
+    def __enter__(self) -> IO:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        self._tmp = Path(tmp)
+        kwargs = {} if "b" in self.mode else {"encoding": "utf-8", "newline": "\n"}
+        self._file = os.fdopen(fd, self.mode, **kwargs)
+        return self._file
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        assert self._file is not None
+        try:
+            if exc_type is None:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            self._file.close()
+            if exc_type is None:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(self._tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
+                os.replace(self._tmp, self.path)
+        finally:
+            if self._tmp.exists():
+                self._tmp.unlink()
+
+
+class RecordWriter(AtomicWriter):
+    """An atomic JSONL file of HIPE records: ``with RecordWriter(path) as out: out.write(record)``.
+
+    validate: check each record against the HIPE-2026 schema before writing it (ValueError if
+        it is invalid: a bug of whoever made the record, not a problem of the input).
+    """
+
+    def __init__(self, path: PathLike, *, validate: bool = False) -> None:
+        super().__init__(path, "w")
+        self.validate = validate
+        self.n_written = 0
+
+    def __enter__(self) -> "RecordWriter":
+        super().__enter__()
+        return self
+
+    def write(self, record: Dict[str, Any]) -> None:
+        if self.validate:
+            err = schema_error(record)
+            if err is not None:
+                raise ValueError(f"Record {self.n_written + 1} for {self.path} is not valid HIPE-2026: {err.message}")
+        assert self._file is not None
+        self._file.write(dumps(record) + "\n")
+        self.n_written += 1
+
+
+def write_jsonl(path: PathLike, records: Iterable[Dict[str, Any]], *, validate: bool = False) -> int:
+    """Write records as JSONL, atomically; return how many were written.
+
+    validate: check each record against the HIPE-2026 schema first (ValueError if invalid).
+    """
+    with RecordWriter(path, validate=validate) as out:
+        for record in records:
+            out.write(record)
+    return out.n_written
+
+
+def write_docs(path: PathLike, docs: Iterable[Doc], *, validate: bool = False) -> int:
+    """Write Docs read from HIPE as official-format JSONL, atomically; return how many."""
+    return write_jsonl(path, (doc_to_record(doc) for doc in docs), validate=validate)
+
+
+def write_docbin(path: PathLike, docs: Iterable[Doc]) -> int:
+    """Save Docs with all their annotations and user data as a ``.spacy`` DocBin, atomically."""
+    docbin = DocBin(store_user_data=True)
+    for doc in docs:
+        docbin.add(doc)
+    with AtomicWriter(path, "wb") as out:
+        out.write(docbin.to_bytes())
+    return len(docbin)
