@@ -68,8 +68,8 @@ TIERS: Dict[str, Tuple[Tuple[float, float, float], Tuple[float, float]]] = {
 # Evidence is "strong" within this many tokens given a cue or a shared sentence.
 STRONG_DISTANCE = 10
 # Without cue or shared sentence: "adjacent" up to this distance, then "near", then "far".
-ADJACENT_DISTANCE = 3
-NEAR_DISTANCE = 10
+ADJACENT_DISTANCE = 0
+NEAR_DISTANCE = 30
 # Tokens around the two mentions that are searched for cues.
 CUE_MARGIN = 6
 # Cues are searched when the mentions share a sentence or are at most this far apart.
@@ -103,15 +103,45 @@ def sentence_ids(doc: Doc) -> numpy.ndarray:
     return numpy.concatenate([[0], numpy.cumsum(ends)[:-1]]).astype("i") if len(doc) else ends
 
 
-def _closest(pair: CandidatePair) -> Optional[Tuple[Span, Span, int]]:
-    """The closest (person mention, place mention) and the number of tokens between them."""
-    best = None
+def _word_positions(doc: Doc) -> numpy.ndarray:
+    """Number of words (tokens that are not space or punctuation) before each token, and in all."""
+    words = numpy.asarray([not (tok.is_space or tok.is_punct) for tok in doc], dtype="i")
+    return numpy.concatenate([[0], numpy.cumsum(words)]).astype("i")
+
+
+def _closest(
+    pair: CandidatePair, positions: numpy.ndarray, sent_ids: numpy.ndarray
+) -> Optional[Tuple[Span, Span, int]]:
+    """The closest (person mention, place mention) and the number of words between them.
+
+    Mentions that share a sentence win over closer ones across a sentence end; on a tie, a
+    place after the person wins ("X arrived in <place>").
+    """
+    best, best_key = None, None
     for p in pair.person_spans:
         for q in pair.place_spans:
-            gap = max(q.start - p.end, p.start - q.end, 0)
-            if best is None or gap < best[2]:
-                best = (p, q, gap)
+            gap = int(max(positions[q.start] - positions[p.end], positions[p.start] - positions[q.end], 0))
+            key = (sent_ids[p.start] != sent_ids[q.start], gap, q.start < p.start)
+            if best_key is None or key < best_key:
+                best, best_key = (p, q, gap), key
     return best
+
+
+def _cue_window(doc: Doc, person: Span, place: Span, sent_ids: numpy.ndarray) -> str:
+    """The text searched for cues: both mentions and what lies between them, with a margin,
+    inside their sentence; for mentions in different sentences, the place's sentence around it.
+    """
+    if sent_ids[person.start] == sent_ids[place.start]:
+        first, last = min(person.start, place.start), max(person.end, place.end)
+    else:
+        first, last = place.start, place.end
+    sid = sent_ids[place.start]
+    start, end = max(first - CUE_MARGIN, 0), min(last + CUE_MARGIN, len(doc))
+    while start < first and sent_ids[start] != sid:
+        start += 1
+    while end > last and sent_ids[end - 1] != sid:
+        end -= 1
+    return _normalise(doc[start:end].text)
 
 
 def _normalise(text: str) -> str:
@@ -126,7 +156,7 @@ def _find_cues(window: str, cues: Sequence[str]) -> List[str]:
         ending = r"(?!\S)" if cue.endswith(" ") else r"\S*"
         match = re.search(r"(?<!\S)" + re.escape(cue.strip()) + ending, window)
         if match:
-            found.append(match.group(0))
+            found.append(match.group(0).rstrip(".-'’"))
     return found
 
 
@@ -136,24 +166,25 @@ def _lang(doc: Doc) -> str:
     return lang if lang in PRESENCE_CUES else "en"
 
 
-def pair_evidence(doc: Doc, pair: CandidatePair, sent_ids: Optional[numpy.ndarray] = None) -> PairEvidence:
-    """Read the baseline's evidence for one pair off the Doc."""
-    closest = _closest(pair)
+def pair_evidence(
+    doc: Doc,
+    pair: CandidatePair,
+    sent_ids: Optional[numpy.ndarray] = None,
+    positions: Optional[numpy.ndarray] = None,
+) -> PairEvidence:
+    """Read the baseline's evidence for one pair off the Doc.
+
+    sent_ids / positions: ``sentence_ids(doc)`` and word positions, when already computed.
+    """
+    positions = _word_positions(doc) if positions is None else positions
+    sent_ids = sentence_ids(doc) if sent_ids is None else sent_ids
+    closest = _closest(pair, positions, sent_ids)
     if closest is None:
         return PairEvidence(found=False)
     lang = _lang(doc)
-    sent_ids = sentence_ids(doc) if sent_ids is None else sent_ids
     person, place, gap = closest
-    start = max(min(person.start, place.start) - CUE_MARGIN, 0)
-    end = min(max(person.end, place.end) + CUE_MARGIN, len(doc))
     same_sentence = bool(sent_ids[person.start] == sent_ids[place.start])
-    if same_sentence:  # Keep the cue window inside the sentence.
-        sid = sent_ids[person.start]
-        while start < min(person.start, place.start) and sent_ids[start] != sid:
-            start += 1
-        while end > max(person.end, place.end) and sent_ids[end - 1] != sid:
-            end -= 1
-    window = _normalise(doc[start:end].text)
+    window = _cue_window(doc, person, place, sent_ids)
     before = doc[place.start - 1].lower_ if place.start > 0 else None
     preposition = before if before in LOCATIVE_PREPOSITIONS[lang] else None
     evidence = PairEvidence(
@@ -193,7 +224,7 @@ def explain(evidence: PairEvidence) -> str:
     if not evidence.found:
         return "mentions not found in text"
     where = "one sentence" if evidence.same_sentence else "different sentences"
-    parts = [f"mentions {evidence.distance} tokens apart in {where}"]
+    parts = [f"mentions {evidence.distance} words apart in {where}"]
     cues = evidence.presence_cues + evidence.birth_cues + evidence.recent_cues
     if evidence.preposition:
         cues.append(f"{evidence.preposition} <place>")
@@ -219,8 +250,9 @@ def _forward(model: Model, doc_pairs: List[DocPairs], is_train: bool) -> Tuple[R
     explanations: List[Explanation] = []
     for doc, pairs in doc_pairs:
         sent_ids = sentence_ids(doc) if pairs else None
+        positions = _word_positions(doc) if pairs else None
         for pair in pairs:
-            row, explanation = decide(pair_evidence(doc, pair, sent_ids))
+            row, explanation = decide(pair_evidence(doc, pair, sent_ids, positions))
             rows.append(row)
             explanations.append(explanation)
     scores = model.ops.asarray2f(numpy.asarray(rows, dtype="f").reshape((-1, len(SCORE_COLUMNS))))
