@@ -1,0 +1,50 @@
+"""Teacher QLoRA: the teacher in 4-bit NF4 (double quantisation) with a LoRA adapter on top.
+
+Compute dtype is bf16 on CUDA and fp32 on CPU. LoRA adapts the text tower's attention and MLP
+projections (explicit ``target_modules``, see ``sft.TEXT_TOWER_TARGETS``) and, for the MoE teacher
+(``google/gemma-4-26B-A4B-it``), the fused 3D expert weights through peft's ``target_parameters``.
+Not adapted: the vision and audio towers (``Gemma4ClippableLinear``; not used by this task), the
+router, the embeddings and the norms. bitsandbytes quantises ``nn.Linear`` layers only, so the 3D
+expert weights stay in the compute dtype (the 26B model therefore needs more memory than a fully
+4-bit model: plan for an 80 GB GPU).
+"""
+import logging
+from pathlib import Path
+from typing import Any, Dict, Union
+
+from .sft import LoraHyperparams, add_lora, read_jsonl, tokenize_records, train
+
+logger = logging.getLogger("spacy_dgemma")
+
+
+def train_teacher(
+    model_name: str,
+    sft_path: Union[str, Path],
+    output_dir: Union[str, Path],
+    hp: LoraHyperparams,
+    device: str = "auto",
+    load_in_4bit: bool = True,
+) -> Dict[str, Any]:
+    """QLoRA fine-tuning of the teacher on the stage-0 SFT set.
+
+    model_name: hub name or path of the teacher base model.
+    sft_path: SFT JSONL written by ``dgemma sft-data``.
+    output_dir: receives ``adapter/`` (LoRA weights + tokenizer), ``training_log.jsonl`` and
+        ``training_summary.json``.
+    hp: hyperparameters. device: "auto", "cpu" or "cuda". load_in_4bit: QLoRA (default) or plain LoRA.
+    RETURNS (dict): the training summary.
+    """
+    import torch
+
+    from .loading import load_model, load_tokenizer
+
+    torch.manual_seed(hp.seed)
+    tokenizer = load_tokenizer(model_name)
+    model = load_model(model_name, device=device, load_in_4bit=load_in_4bit, trainable_adapter=True,
+                       attn_implementation="sdpa")
+    features = tokenize_records(read_jsonl(sft_path), tokenizer, hp.max_length)
+    peft_model = add_lora(model, hp, quantized=load_in_4bit)
+    summary = train(peft_model, tokenizer, features, output_dir, hp, run_name="teacher-qlora")
+    summary["base_model"] = model_name
+    summary["load_in_4bit"] = load_in_4bit
+    return summary
