@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Union
 
 from spacy.language import Language
-from spacy.scorer import get_ner_prf
+from spacy.scorer import PRFScore
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
@@ -13,9 +13,34 @@ from .hipe2022 import USER_DATA_KEY
 Scores = Dict[str, Dict[str, float]]  # group → {"p", "r", "f", "pers_f", ...}
 
 
+def _counts(examples: List[Example]) -> Dict[str, PRFScore]:
+    """tp/fp/fn per type, exact span and type, as ``spacy.scorer.get_ner_prf`` counts them:
+    a prediction over tokens whose gold annotation is missing counts neither way."""
+    per_type: Dict[str, PRFScore] = defaultdict(PRFScore)
+    for eg in examples:
+        golds = {(e.label_, e.start, e.end) for e in eg.y.ents}
+        for pred in eg.x.ents:
+            indices = eg.alignment.x2y[pred.start : pred.end]
+            if not len(indices):
+                per_type[pred.label_].fp += 1
+                continue
+            gold_span = eg.y[indices[0] : indices[-1] + 1]
+            if any(token.ent_iob == 0 for token in gold_span):
+                continue
+            key = (pred.label_, int(indices[0]), int(indices[-1]) + 1)
+            if key in golds:
+                per_type[pred.label_].tp += 1
+                golds.remove(key)
+            else:
+                per_type[pred.label_].fp += 1
+        for label, _, _ in golds:
+            per_type[label].fn += 1
+    return per_type
+
+
 def _prf(examples: List[Example]) -> Dict[str, float]:
-    """Micro P/R/F over all types and per type; predictions over missing gold are ignored."""
-    per_type = get_ner_prf(examples)
+    """Micro P/R/F over all types and per type."""
+    per_type = _counts(examples)
     tp = sum(s.tp for s in per_type.values())
     fp = sum(s.fp for s in per_type.values())
     fn = sum(s.fn for s in per_type.values())

@@ -1,0 +1,80 @@
+"""Train the recogniser's config (tiny version) on a few HIPE-2022 documents, then use it on raw
+text inside a relations pipeline: predicted entities become pairs, HIPE mentions stay as given."""
+import json
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.cli.train import train
+
+from spacy_dgemma.ner.convert import convert_hipe2022
+from spacy_dgemma.ner.evaluate import evaluate_ner_files
+from spacy_dgemma.ner.pipeline import add_recogniser, read_inputs
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = "TOKEN\tNE-COARSE-LIT\tNE-COARSE-METO\tNE-FINE-LIT\tNE-FINE-METO\tNE-FINE-COMP\tNE-NESTED\tNEL-LIT\tNEL-METO\tMISC"
+SENTENCES = [
+    [("M.", "B-pers"), ("Poincaré", "I-pers"), ("est", "O"), ("arrivé", "O"), ("à", "O"), ("Lyon", "B-loc"), (".", "O")],
+    [("Mr.", "B-pers"), ("Smith", "I-pers"), ("went", "O"), ("to", "O"), ("Paris", "B-loc"), (".", "O")],
+    [("Herr", "B-pers"), ("Müller", "I-pers"), ("fuhr", "O"), ("nach", "O"), ("Berlin", "B-loc"), (".", "O")],
+]
+
+
+def _tsv(path: Path, n_docs: int = 6) -> Path:
+    lines = [HEADER]
+    for i in range(n_docs):
+        lines += [f"# hipe2022:document_id = d{i}", "# hipe2022:language = fr", "# hipe2022:dataset = test"]
+        for sent in SENTENCES:
+            for j, (token, tag) in enumerate(sent):
+                misc = "EndOfSentence" if j == len(sent) - 1 else ("NoSpaceAfter" if sent[j + 1][0] == "." else "_")
+                lines.append("\t".join([token, tag, "O", "O", "O", "O", "O", "_", "_", misc]))
+        lines.append("")
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_ner(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("ner")
+    convert_hipe2022([_tsv(tmp / "tiny.tsv")], tmp / "corpus", heldout_fraction=0.0)
+    overrides = {"paths.train": str(tmp / "corpus" / "train.spacy"), "paths.dev": str(tmp / "corpus" / "train.spacy")}
+    train(ROOT / "training" / "ner_tiny.cfg", tmp / "model", overrides=overrides)
+    return tmp / "model" / "model-last"
+
+
+def test_tiny_ner_learns_and_scores(tiny_ner):
+    nlp = spacy.load(tiny_ner)
+    doc = nlp("Mr. Smith went to Paris.")
+    assert [(e.text, e.label_) for e in doc.ents] == [("Mr. Smith", "pers"), ("Paris", "loc")]
+    scores = evaluate_ner_files(nlp, [tiny_ner.parents[1] / "corpus" / "train.spacy"])
+    assert scores["all"]["f"] > 0.9 and scores["fr"]["pers_f"] > 0.9 and "fr/test" in scores
+
+
+def test_raw_text_gets_entities_and_relations(tiny_ner, tmp_path):
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("dgemma_relations", config={"candidates": {"@misc": "spacy_dgemma.pair_candidates.v1", "grouper": {"@misc": "spacy_dgemma.group_mentions.v1"}}})
+    add_recogniser(nlp, tiny_ner)
+    assert nlp.pipe_names == ["ner", "dgemma_relations"]
+    text = tmp_path / "raw.txt"
+    text.write_text("M. Poincaré est arrivé à Lyon. Mr. Smith went to Paris.", encoding="utf8")
+    doc = nlp(next(read_inputs([text], nlp)))
+    relations = {(r.person_id, r.place_id) for r in doc._.relations}
+    assert ("person:poincare", "place:lyon") in relations and ("person:smith", "place:paris") in relations
+    # The pipeline survives a save/load round trip with the recogniser inside.
+    nlp.to_disk(tmp_path / "pipeline")
+    reloaded = spacy.load(tmp_path / "pipeline")
+    assert [(e.text, e.label_) for e in reloaded(text.read_text()).ents] == [(e.text, e.label_) for e in doc.ents]
+
+
+def test_hipe_mentions_are_not_overwritten(tiny_ner, tmp_path, hipe_records):
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("dgemma_relations")
+    add_recogniser(nlp, tiny_ner)
+    data = tmp_path / "fr.jsonl"
+    data.write_text(json.dumps(hipe_records["fr"]) + "\n", encoding="utf8")
+    given = next(read_inputs([data], nlp))
+    before = [(s.start, s.end, s.id_) for s in given.spans["persons"]]
+    doc = nlp(given)
+    assert [(s.start, s.end, s.id_) for s in doc.spans["persons"]] == before
+    assert len(doc._.relations) == len(hipe_records["fr"]["sampled_pairs"])
+    assert {r.person_id for r in doc._.relations} <= {p["pers_entity_id"] for p in hipe_records["fr"]["sampled_pairs"]}
