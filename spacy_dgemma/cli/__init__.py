@@ -15,3 +15,4 @@ app = typer.Typer(
 # Command modules register themselves on `app` when imported.
 from . import io_commands  # noqa: E402,F401
 from . import ner_commands  # noqa: E402,F401
+from . import llm_commands  # noqa: E402,F401
