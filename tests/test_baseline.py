@@ -91,7 +91,7 @@ def test_unaligned_mentions_lean_false(hipe_docs):
 
 def test_distance_tiers_without_cues():
     far = PairEvidence(found=True, distance=40)
-    near = PairEvidence(found=True, distance=7)
+    near = PairEvidence(found=True, distance=4)
     adjacent = PairEvidence(found=True, distance=0)
     close_in_sentence = PairEvidence(found=True, distance=7, same_sentence=True)
     assert [tier(e) for e in (far, near, adjacent, close_in_sentence)] == ["far", "near", "adjacent", "strong"]

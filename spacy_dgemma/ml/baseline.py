@@ -69,7 +69,7 @@ TIERS: Dict[str, Tuple[Tuple[float, float, float], Tuple[float, float]]] = {
 STRONG_DISTANCE = 10
 # Without cue or shared sentence: "adjacent" up to this distance, then "near", then "far".
 ADJACENT_DISTANCE = 0
-NEAR_DISTANCE = 30
+NEAR_DISTANCE = 5
 # Tokens around the two mentions that are searched for cues.
 CUE_MARGIN = 6
 # Cues are searched when the mentions share a sentence or are at most this far apart.
