@@ -78,3 +78,21 @@ def test_hipe_mentions_are_not_overwritten(tiny_ner, tmp_path, hipe_records):
     assert [(s.start, s.end, s.id_) for s in doc.spans["persons"]] == before
     assert len(doc._.relations) == len(hipe_records["fr"]["sampled_pairs"])
     assert {r.person_id for r in doc._.relations} <= {p["pers_entity_id"] for p in hipe_records["fr"]["sampled_pairs"]}
+
+
+def test_raw_text_relations_are_scored_against_gold_pairs(tiny_ner, hipe_records, make_hipe_doc):
+    from spacy_dgemma.ner.raw_eval import gold_entity_record, raw_text_record
+    from spacy_dgemma.scorer import score_documents
+
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("dgemma_relations")
+    add_recogniser(nlp, tiny_ner)
+    gold_doc = make_hipe_doc(nlp, hipe_records["fr"])
+    record, counts = raw_text_record(nlp, gold_doc)
+    assert counts["pairs"] == len(hipe_records["fr"]["sampled_pairs"]) == len(record["sampled_pairs"])
+    # Pairs whose entities the recogniser missed stay null (scored as FALSE); found ones are labelled.
+    labelled = [p for p in record["sampled_pairs"] if p["at"] is not None]
+    assert len(labelled) == counts["found"]
+    scores = score_documents([hipe_records["fr"]], [record])
+    assert 0.0 <= scores["mean"] <= 1.0 and scores["n_pairs"] == counts["pairs"]
+    assert score_documents([hipe_records["fr"]], [gold_entity_record(nlp, gold_doc)])["n_pairs"] == counts["pairs"]

@@ -89,3 +89,36 @@ def visualize_cli(
     out.write_text(render_html(docs), encoding="utf8")
     n_rel = sum(len(d._.relations) for d in docs)
     msg.good(f"Wrote {out}: {len(docs)} document(s), {n_rel} relation(s)")
+
+
+@app.command("evaluate-raw")
+@exits_on_bad_input
+def evaluate_raw_cli(
+    gold: List[Path] = typer.Argument(..., help="Gold HIPE-2026 .jsonl files (e.g. the dev split, one per language)"),
+    model: str = typer.Option("baseline", "--model", "-m", help="Pipeline with dgemma_relations, or 'baseline'"),
+    ner: Optional[Path] = typer.Option(None, "--ner", help="Add this trained recogniser before the relations"),
+    exclude: Optional[Path] = typer.Option(None, "--exclude", help="File of document ids to leave out (e.g. those the recogniser was trained on)"),
+) -> None:
+    """Relations from raw text (predicted entities) beside relations from the gold mentions, per file."""
+    from ..hipe.read import read_docs
+    from ..ner.pipeline import add_recogniser
+    from ..ner.raw_eval import gold_entity_record, raw_text_record
+    from ..scorer import average_scores, score_documents
+
+    nlp = load_pipeline(model)
+    if ner is not None:
+        add_recogniser(nlp, ner)
+    skip = set(exclude.read_text(encoding="utf8").split()) if exclude else set()
+    rows, raw_scores, given_scores = [], {}, {}
+    for path in gold:
+        docs = [d for d in read_docs([path], nlp=nlp) if d._.hipe["document_id"] not in skip]
+        gold_records = [{"document_id": d._.hipe["document_id"], "sampled_pairs": d._.hipe_pairs} for d in docs]
+        raw = [raw_text_record(nlp, d) for d in docs]
+        found = sum(c["found"] for _, c in raw)
+        raw_scores[path.name] = score_documents(gold_records, [r for r, _ in raw])
+        given_scores[path.name] = score_documents(gold_records, [gold_entity_record(nlp, d) for d in docs])
+        n_pairs = raw_scores[path.name]["n_pairs"]
+        rows.append((path.name, len(docs), n_pairs, f"{found / max(n_pairs, 1):.2f}", f"{given_scores[path.name]['mean']:.3f}", f"{raw_scores[path.name]['mean']:.3f}"))
+    given, raw_avg = average_scores(given_scores), average_scores(raw_scores)
+    rows.append(("mean", given["n_docs"], given["n_pairs"], "", f"{given['mean']:.3f}", f"{raw_avg['mean']:.3f}"))
+    msg.table(rows, header=("file", "docs", "gold pairs", "pairs found", "gold entities", "raw text"), divider=True)
