@@ -10,6 +10,7 @@ from .read import (
     read_docbin,
     read_docs,
     record_to_doc,
+    restore_lists,
     tokenizer_language,
 )
 from .validate import check_record, is_valid, load_schema, schema_error
@@ -36,6 +37,7 @@ __all__ = [
     "read_docbin",
     "read_docs",
     "record_to_doc",
+    "restore_lists",
     "schema_error",
     "tokenizer_language",
     "write_docbin",

@@ -194,9 +194,9 @@ def _alignment(index: TextIndex, mention: str, fold_case: bool, start: int, end:
 def _fuzzy(index: TextIndex, mention: str, max_edit_ratio: float, min_length: int) -> List[Alignment]:
     """Approximate occurrences: bounded edit distance in the case-folded normalised text."""
     pattern = normalise(_unquote(mention), fold_case=True)[0].strip()
-    if len(pattern) < min_length:
+    max_dist = int(max_edit_ratio * len(pattern))
+    if len(pattern) < min_length or max_dist == 0:
         return []
-    max_dist = max(1, int(max_edit_ratio * len(pattern)))
     haystack = index.form(True)[0]
     candidates = []
     for end, dist in _approximate_ends(pattern, haystack, max_dist):

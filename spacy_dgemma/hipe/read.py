@@ -295,4 +295,27 @@ def read_docbin(paths: Union[PathLike, Iterable[PathLike]], vocab: Optional[Voca
     """Stream the Docs of ``.spacy`` files (or folders of them) written by `write_docbin`."""
     vocab = Vocab() if vocab is None else vocab
     for file in expand_paths(paths, (DOCBIN_SUFFIX,)):
-        yield from DocBin(store_user_data=True).from_disk(file).get_docs(vocab)
+        for doc in DocBin(store_user_data=True).from_disk(file).get_docs(vocab):
+            yield restore_lists(doc)
+
+
+def restore_lists(doc: Doc) -> Doc:
+    """Turn the tuples of deserialised HIPE data back into lists, as JSON gives them.
+
+    spaCy's msgpack reads arrays as tuples, so after ``DocBin``/``Doc.from_bytes`` the mention
+    lists of ``doc._.hipe_pairs`` would be tuples.
+    """
+    doc._.hipe = _as_lists(doc._.hipe)
+    doc._.hipe_pairs = _as_lists(doc._.hipe_pairs)
+    doc._.unaligned_mentions = _as_lists(doc._.unaligned_mentions)
+    if KEY_ORDER_KEY in doc.user_data:
+        doc.user_data[KEY_ORDER_KEY] = list(doc.user_data[KEY_ORDER_KEY])
+    return doc
+
+
+def _as_lists(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_as_lists(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_lists(v) for k, v in value.items()}
+    return value
