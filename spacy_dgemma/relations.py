@@ -121,7 +121,8 @@ def relations_to_hipe_pairs(doc: Doc) -> List[Dict[str, Any]]:
     For a Doc read from HIPE, every input pair is returned in input order with all its fields
     as they were; only ``at``, ``isAt`` and the two explanations are replaced by the
     prediction (a pair the component did not decide keeps null labels). For other Docs, one
-    pair per relation.
+    pair per relation. Tuples that msgpack made of JSON arrays (after ``DocBin``, ``to_bytes``
+    or ``n_process > 1``) are given back as lists.
     """
     input_pairs = doc._.hipe_pairs
     relations = doc._.relations
@@ -130,7 +131,7 @@ def relations_to_hipe_pairs(doc: Doc) -> List[Dict[str, Any]]:
     by_index = {rel.pair_index: rel for rel in relations if rel.pair_index is not None}
     output = []
     for i, pair in enumerate(input_pairs):
-        pair = dict(pair)
+        pair = {key: list(value) if isinstance(value, tuple) else value for key, value in pair.items()}
         rel = by_index.get(i)
         pair["at"] = rel.at if rel else None
         pair["at_explanation"] = rel.at_explanation if rel else None

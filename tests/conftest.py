@@ -174,13 +174,21 @@ def hipe_docs(blank_nlps) -> Dict[str, Doc]:
     return {lang: build_hipe_doc(blank_nlps[lang], HIPE_RECORDS[lang]) for lang in LANGS}
 
 
-@pytest.fixture
-def relations_nlp() -> Callable[[str], Language]:
-    """Make a blank pipeline of a language with ``dgemma_relations`` (default config) added."""
+@pytest.fixture(scope="session")
+def relations_nlp() -> Callable[..., Language]:
+    """A blank pipeline of a language with ``dgemma_relations`` added (default config).
+
+    Pipelines are cached for the session (blank de/fr take seconds to build): do not train
+    or change them; build your own for that.
+    """
+    cache: Dict[Any, Language] = {}
 
     def make(lang: str = "en", config: Optional[Dict[str, Any]] = None) -> Language:
-        nlp = spacy.blank(lang)
-        nlp.add_pipe("dgemma_relations", config=config or {})
-        return nlp
+        key = (lang, repr(sorted((config or {}).items())))
+        if key not in cache:
+            nlp = spacy.blank(lang)
+            nlp.add_pipe("dgemma_relations", config=config or {})
+            cache[key] = nlp
+        return cache[key]
 
     return make
