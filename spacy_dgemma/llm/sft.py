@@ -154,7 +154,7 @@ def add_lora(model, hp: LoraHyperparams, quantized: bool):
     if quantized:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=hp.gradient_checkpointing)
     elif hp.gradient_checkpointing:
-        model.activation_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     model.config.use_cache = False
     return get_peft_model(model, lora_config(model, hp))
