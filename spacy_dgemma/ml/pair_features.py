@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
-from spacy.attrs import NORM, PREFIX, SHAPE, SUFFIX
+from spacy.attrs import IS_SPACE, NORM, ORTH, PREFIX, SHAPE, SUFFIX
 from spacy.tokens import Doc, Span
 
 from ..pairs import CandidatePair
@@ -91,6 +91,7 @@ NUMBER_NAMES = (
     + tuple(f"cue_{name}" for name in CUE_NAMES)
 )
 N_NUMBERS = len(NUMBER_NAMES)
+_INDEX = {name: i for i, name in enumerate(NUMBER_NAMES)}
 
 
 class DocContext:
@@ -99,13 +100,19 @@ class DocContext:
     def __init__(self, doc: Doc) -> None:
         self.doc = doc
         self.n = len(doc)
-        self.ids = doc.to_array(list(TOKEN_ATTRS)).astype("uint64") if self.n else numpy.zeros((0, len(TOKEN_ATTRS)), dtype="uint64")
-        text_tokens = [t.text for t in doc]
-        # Prefix sums: how many line breaks / sentence ends occur before each token.
-        newline = numpy.array([("\n" in t.whitespace_ or "\n" in t.text) for t in doc], dtype="int32")
-        sent_end = numpy.array([t in _SENT_END for t in text_tokens], dtype="int32")
+        attrs = doc.to_array([ORTH, IS_SPACE] + list(TOKEN_ATTRS)) if self.n else numpy.zeros((0, 2 + len(TOKEN_ATTRS)), dtype="uint64")
+        self.ids = attrs[:, 2:].astype("uint64")
+        orth = attrs[:, 0]
+        # Prefix sums: how many line breaks / sentence ends occur before each token. Line
+        # breaks are whitespace tokens of their own (spaCy keeps a single space only).
+        strings = doc.vocab.strings
+        newline = numpy.zeros(self.n, dtype="int32")
+        for i in numpy.nonzero(attrs[:, 1])[0]:
+            newline[i] = "\n" in strings[int(orth[i])]
+        sent_end = numpy.isin(orth, _sent_end_ids(strings)).astype("int32")
         self.newlines = numpy.concatenate([[0], numpy.cumsum(newline)])
         self.sent_ends = numpy.concatenate([[0], numpy.cumsum(sent_end)])
+        self.sent_end_positions = numpy.nonzero(sent_end)[0]
         first_nl = numpy.nonzero(newline)[0]
         self.first_line_end = int(first_nl[0]) + 1 if len(first_nl) else self.n
         self.line_of = self.newlines[:-1] if self.n else numpy.zeros(0, dtype="int32")
@@ -130,16 +137,20 @@ class DocContext:
 
     def sentence_text(self, start: int, end: int, max_chars: int = 300) -> str:
         """The text of the sentence(s) spanning tokens [start, end), on one line."""
-        text = self.doc.text
-        lo, hi = self.doc[start].idx, self.doc[end - 1].idx + len(self.doc[end - 1])
-        left = max(text.rfind(c, 0, lo) for c in ".!?")
-        rights = [i for i in (text.find(c, hi) for c in ".!?") if i >= 0]
-        right = min(rights) + 1 if rights else len(text)
-        snippet = " ".join(text[left + 1 : right].split())
+        ends = self.sent_end_positions
+        i = numpy.searchsorted(ends, start, "left")
+        lo = int(ends[i - 1]) + 1 if i > 0 else 0
+        j = numpy.searchsorted(ends, end - 1, "left")
+        hi = int(ends[j]) + 1 if j < len(ends) else self.n
+        snippet = " ".join(self.doc[lo:hi].text.split())
         if len(snippet) > max_chars:
-            centre = " ".join(text[lo:hi].split())
+            centre = " ".join(self.doc[start:end].text.split())
             snippet = centre if len(centre) <= max_chars else centre[: max_chars - 1] + "…"
         return snippet
+
+
+def _sent_end_ids(strings) -> numpy.ndarray:
+    return numpy.array([strings.add(p) for p in _SENT_END], dtype="uint64")
 
 
 def nearest_couple(person_spans: Sequence[Span], place_spans: Sequence[Span]) -> Optional[Tuple[Span, Span, int]]:
@@ -161,7 +172,10 @@ def _cue_counts(text: str) -> numpy.ndarray:
 def pair_features(ctx: DocContext, pair: CandidatePair, window: int = 4, max_between: int = 30) -> PairFeatures:
     """The features of one candidate pair of the Doc behind `ctx`."""
     num = numpy.zeros(N_NUMBERS, dtype="f")
-    put = lambda name, value: num.__setitem__(NUMBER_NAMES.index(name), value)  # noqa: E731
+
+    def put(name: str, value: float) -> None:
+        num[_INDEX[name]] = value
+
     if ctx.lang in LANGS:
         put(f"lang_{ctx.lang}", 1.0)
     n = max(ctx.n, 1)
@@ -203,8 +217,9 @@ def pair_features(ctx: DocContext, pair: CandidatePair, window: int = 4, max_bet
         put("anchor_pos", min(p.start, q.start) / n)
         put("persons_between", min(ctx.count_between(ctx.person_starts, lo, hi), 5) / 5.0)
         put("places_between", min(ctx.count_between(ctx.place_starts, lo, hi), 5) / 5.0)
-        put("place_nearest_to_person", float(_nearest(p, ctx.places) is not None and _nearest(p, ctx.places).id_ == q.id_))
-        put("person_nearest_to_place", float(_nearest(q, ctx.persons) is not None and _nearest(q, ctx.persons).id_ == p.id_))
+        nearest_place, nearest_person = _nearest(p, ctx.places), _nearest(q, ctx.persons)
+        put("place_nearest_to_person", float(nearest_place is not None and nearest_place.id_ == q.id_))
+        put("person_nearest_to_place", float(nearest_person is not None and nearest_person.id_ == p.id_))
         put("n_places_near_person", min(ctx.count_between(ctx.place_starts, p.start - 15, p.end + 15), 5) / 5.0)
         windows[0] = ctx.window(p.start - window, p.start)
         windows[1] = ctx.window(p.end, p.end + window)
@@ -217,7 +232,7 @@ def pair_features(ctx: DocContext, pair: CandidatePair, window: int = 4, max_bet
         start, end = min(p.start, q.start), max(p.end, q.end)
         evidence = ctx.sentence_text(start, end) if end - start <= 80 else ctx.sentence_text(q.start, q.end)
         context = ctx.doc[max(0, start - 10) : min(ctx.n, end + 10)].text
-        num[NUMBER_NAMES.index(f"cue_{CUE_NAMES[0]}") :] = _cue_counts(context)
+        num[_INDEX[f"cue_{CUE_NAMES[0]}"] :] = _cue_counts(context)
         _year_features(put, context, ctx.year)
     elif places:
         q0 = min(places, key=lambda s: s.start)
