@@ -85,3 +85,22 @@ def test_empty_and_registered():
     persons, places = get_entities(doc, grouper)
     assert list(persons) == ["person:poincare"] and len(persons["person:poincare"]) == 2
     assert sorted(places) == ["place:lyon", "place:paris"]
+
+
+def test_abbreviations_and_ocr_slips():
+    text = "Die Schweiz und die Schw. Bundesbahnen; Schwciz. Wien und Bern."
+    ids = _group(text, ["Schweiz", "Schw.", "Schwciz", "Wien", "Bern"], "place")
+    assert ids[:3] == ["place:schweiz"] * 3
+    assert ids[3] != ids[4]
+    assert len(set(_group(text, ["Schweiz", "Schwciz"], "place", match_ocr_variants=False))) == 2
+
+
+def test_grouping_scores_against_links():
+    from spacy_dgemma.ner.evaluate import grouping_scores
+
+    doc = NLP("M. Poincaré et Poincaré ; Briand.")
+    spans = [doc[0:2], doc[3:4], doc[5:6]]
+    doc.ents = [Span(doc, s.start, s.end, label="pers", kb_id=q) for s, q in zip(spans, ["Q1", "Q1", "Q2"])]
+    assert grouping_scores([doc], make_group_mentions())["f"] == 1.0
+    surface = registry.misc.get("spacy_dgemma.group_by_surface.v1")()
+    assert grouping_scores([doc], surface)["r"] == 0.0

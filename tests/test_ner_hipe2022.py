@@ -12,8 +12,8 @@ HEADER = "TOKEN\tNE-COARSE-LIT\tNE-COARSE-METO\tNE-FINE-LIT\tNE-FINE-METO\tNE-FI
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "hipe2022-ner"
 
 
-def _row(token: str, tag: str = "O", misc: str = "_") -> str:
-    return "\t".join([token, tag, "O", "O", "O", "O", "O", "_", "_", misc])
+def _row(token: str, tag: str = "O", misc: str = "_", link: str = "_") -> str:
+    return "\t".join([token, tag, "O", "O", "O", "O", "O", link, "_", misc])
 
 
 def _doc_lines(doc_id: str, rows, dataset: str = "hipe2020", lang: str = "fr"):
@@ -29,7 +29,7 @@ def _doc_lines(doc_id: str, rows, dataset: str = "hipe2020", lang: str = "fr"):
 @pytest.fixture
 def tsv(tmp_path):
     rows = [
-        _row("M", "B-pers", "NoSpaceAfter"),
+        _row("M", "B-pers", "NoSpaceAfter", "Q1"),
         _row(".", "I-pers", "EndOfLine"),
         _row("Poin", "I-pers", "NoSpaceAfter"),
         _row("¬", "I-pers", "EndOfLine"),
@@ -65,6 +65,7 @@ def test_doc_text_hyphenation_newlines_and_entities(tsv):
     doc = next(read_docs([tsv], nlp.vocab))
     assert doc.text == "M.\nPoincaré est à Paris. La Banque de France\nfermera."
     assert [(e.text, e.label_) for e in doc.ents] == [("M.\nPoincaré", "pers"), ("Paris", "loc")]
+    assert [e.kb_id_ for e in doc.ents] == ["Q1", ""]
     assert [s.text for s in doc.sents] == ["M.\nPoincaré est à Paris.", "La Banque de France\nfermera."]
     assert doc.user_data["hipe2022"]["document_id"] == "doc-1"
     # Newlines are tokens of their own, as spaCy's tokenizer makes them from raw text.

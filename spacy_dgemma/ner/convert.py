@@ -72,7 +72,7 @@ def convert_hipe2022(
 
 
 def _write(docs: List[Doc], path: Path) -> None:
-    docbin = DocBin(attrs=["ORTH", "SPACY", "SENT_START", "ENT_IOB", "ENT_TYPE"], store_user_data=True)
+    docbin = DocBin(attrs=["ORTH", "SPACY", "SENT_START", "ENT_IOB", "ENT_TYPE", "ENT_KB_ID"], store_user_data=True)
     for doc in docs:
         docbin.add(doc)
     docbin.to_disk(path)

@@ -78,3 +78,29 @@ def evaluate_ner_files(nlp: Language, paths: Iterable[Union[str, Path]]) -> Scor
     for path in paths:
         docs.extend(DocBin(store_user_data=True).from_disk(path).get_docs(nlp.vocab))
     return evaluate_ner(nlp, docs)
+
+
+def grouping_scores(docs: Iterable[Doc], grouper, labels: Dict[str, str] = None) -> Dict[str, float]:
+    """Pairwise precision/recall/F1 of a grouping function against Wikidata links.
+
+    Within each document, two gold mentions (``doc.ents`` with a QID in ``kb_id_``) of the same
+    kind are the same entity when their QIDs are equal; the grouper says so when it gives
+    them the same id. Counted over all mention pairs of all documents.
+    labels: entity label → kind (default pers → person, loc → place).
+    """
+    labels = labels or {"pers": "person", "loc": "place"}
+    tp = fp = fn = 0
+    for doc in docs:
+        for label, kind in labels.items():
+            mentions = [e for e in doc.ents if e.label_ == label and e.kb_id_]
+            ids = grouper(doc, mentions, kind)
+            for i in range(len(mentions)):
+                for j in range(i + 1, len(mentions)):
+                    same_gold = mentions[i].kb_id_ == mentions[j].kb_id_
+                    same_pred = ids[i] == ids[j]
+                    tp += same_gold and same_pred
+                    fp += same_pred and not same_gold
+                    fn += same_gold and not same_pred
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0, "gold_pairs": float(tp + fn)}

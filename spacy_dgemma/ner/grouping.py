@@ -8,7 +8,10 @@ grouped, longest first, by
 - a one-word core equal to the last word of a longer person ("Poincaré" ~ "Raymond Poincaré"),
   or to that word plus a genitive s ("Nelsons" ~ "Horatio Nelson");
 - initials that fit the first names of a longer person ("R. Poincaré" ~ "Raymond Poincaré");
-- for places, the same core or a genitive s ("Frankreichs" ~ "Frankreich").
+- for places, the same core or a genitive s ("Frankreichs" ~ "Frankreich");
+- an abbreviation that begins a longer one-word name ("Schw." ~ "Schweiz", "Deutschl.");
+- OCR slips: one-word cores of 5+ letters one edit apart ("Schwciz" ~ "Schweiz"), two
+  for 10+ letters.
 When several entities fit, the one mentioned last before the mention wins (else the first in
 the text). Entity ids are ``{kind}:{normalised core of the longest mention}``: deterministic.
 """
@@ -90,7 +93,7 @@ def mention_core(text: str, strip_words: Set[str]) -> List[str]:
         words = _WORD.findall(text)
     core = []
     for word in words:
-        initial = _is_initial(word)
+        initial = _is_initial(word) or (word.endswith(".") and word is words[-1] and len(word) > 3)
         word = _POSSESSIVE.sub("", word)
         norm = normalise_surface(word).replace(" ", "")
         if norm:
@@ -115,6 +118,47 @@ def _fits_initials(short: List[str], long: List[str]) -> bool:
     return True
 
 
+def _is_abbreviation(word: str) -> bool:
+    """ "schw." (a normalised core word of 3+ letters written with a final dot)."""
+    return word.endswith(".") and len(word) > 3
+
+
+def _abbreviates(short: List[str], long: List[str]) -> bool:
+    return (
+        len(short) == len(long) == 1
+        and _is_abbreviation(short[0])
+        and not long[0].endswith(".")
+        and long[0].startswith(short[0][:-1])
+        and len(long[0]) > len(short[0]) - 1
+    )
+
+
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance, stopping early once it exceeds `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def _ocr_variant(a: List[str], b: List[str]) -> bool:
+    """One-word cores that differ by an OCR slip (1 edit for 5+ letters, 2 for 10+)."""
+    if len(a) != 1 or len(b) != 1 or a[0].endswith(".") or b[0].endswith("."):
+        return False
+    shorter = min(len(a[0]), len(b[0]))
+    if shorter < 5:
+        return False
+    limit = 2 if shorter >= 10 else 1
+    return _edit_distance(a[0], b[0], limit) <= limit
+
+
 def _genitive_variants(word: str) -> List[str]:
     return [word[:-1]] if len(word) > 3 and word.endswith("s") else []
 
@@ -127,6 +171,8 @@ def make_group_mentions(
     match_last_names: bool = True,
     match_initials: bool = True,
     match_genitive: bool = True,
+    match_abbreviations: bool = True,
+    match_ocr_variants: bool = True,
 ) -> Grouper:
     """A grouping function for person and place mentions of raw text.
 
@@ -137,6 +183,8 @@ def make_group_mentions(
     match_last_names: a one-word person mention joins the person whose last word it is.
     match_initials: "R. Poincaré" joins "Raymond Poincaré".
     match_genitive: "Frankreichs" joins "Frankreich", "Nelsons" joins "Nelson".
+    match_abbreviations: "Schw." joins "Schweiz".
+    match_ocr_variants: "Schwciz" joins "Schweiz" (one-word names, 1-2 edits apart).
     RETURNS: the grouper: (doc, mentions, kind) → one entity id per mention.
     """
     titles = set(person_titles) if person_titles is not None else {t for ts in PERSON_TITLES.values() for t in ts}
@@ -172,6 +220,10 @@ def make_group_mentions(
         if not candidates and match_genitive and len(core) == 1:
             variants = _genitive_variants(core[0])
             candidates = [e for e in entities if e.core in ([v] for v in variants)]
+        if not candidates and match_abbreviations:
+            candidates = [e for e in entities if _abbreviates(core, e.core)]
+        if not candidates and match_ocr_variants:
+            candidates = [e for e in entities if _ocr_variant(core, e.core)]
         if not candidates and kind == "person" and match_initials:
             candidates = [e for e in entities if _fits_initials(core, e.core)]
         if not candidates and kind == "person" and match_last_names and len(core) == 1:

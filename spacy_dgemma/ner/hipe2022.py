@@ -45,6 +45,7 @@ class NerToken:
     tag: str
     flags: Tuple[str, ...] = ()
     line: int = 0
+    link: str = "_"  # NEL-LIT: Wikidata QID, NIL or _
 
     @property
     def no_space_after(self) -> bool:
@@ -127,7 +128,13 @@ def read_hipe2022(path: Path) -> Iterator[NerDocument]:
             misc = row.get("MISC", "_")
             flags = tuple(f for f in misc.split("|") if f and f != "_")
             doc.tokens.append(
-                NerToken(text=row["TOKEN"], tag=row.get("NE-COARSE-LIT", "O"), flags=flags, line=lineno)
+                NerToken(
+                    text=row["TOKEN"],
+                    tag=row.get("NE-COARSE-LIT", "O"),
+                    flags=flags,
+                    line=lineno,
+                    link=row.get("NEL-LIT", "_"),
+                )
             )
     if doc is not None and doc.tokens:
         yield doc
@@ -139,6 +146,7 @@ class _Word:
     tag: str
     whitespace: str  # "", " " or "\n"
     sent_end: bool
+    link: str = "_"
 
 
 def _words(tokens: Sequence[NerToken], rejoin_hyphens: bool) -> List[_Word]:
@@ -164,7 +172,7 @@ def _words(tokens: Sequence[NerToken], rejoin_hyphens: bool) -> List[_Word]:
             word.whitespace = whitespace
             word.sent_end = token.end_of_sentence
         elif text:
-            words.append(_Word(text, token.tag, whitespace, token.end_of_sentence))
+            words.append(_Word(text, token.tag, whitespace, token.end_of_sentence, token.link))
         join_next = hyphen
     return words
 
@@ -199,6 +207,7 @@ def document_to_doc(
     sent_starts: List[Optional[bool]] = []
     tags: List[Optional[str]] = []  # entity type per output token (None: outside)
     begins: List[bool] = []
+    links: List[str] = []
     new_sentence = True
     for i, word in enumerate(words):
         etype = _entity_type(word.tag, label_map)
@@ -207,6 +216,7 @@ def document_to_doc(
         sent_starts.append(True if new_sentence else False)
         tags.append(etype)
         begins.append(word.tag.startswith("B-"))
+        links.append(word.link)
         new_sentence = word.sent_end
         if word.whitespace == "\n":
             # A newline token, as spaCy's tokenizer makes of raw text; inside an entity when
@@ -223,13 +233,14 @@ def document_to_doc(
             sent_starts.append(False)
             tags.append(etype if inside else None)
             begins.append(False)
+            links.append(word.link)
     while out_words and out_words[-1] == "\n":
-        for column in (out_words, spaces, sent_starts, tags, begins):
+        for column in (out_words, spaces, sent_starts, tags, begins, links):
             column.pop()
     if spaces:
         spaces[-1] = False
     doc = Doc(vocab, words=out_words, spaces=spaces, sent_starts=sent_starts)
-    ents = _spans(doc, tags, begins)
+    ents = _spans(doc, tags, begins, links)
     missing = _unmarked_names(doc, ents) if unannotated else []
     doc.set_ents(ents, missing=missing)
     doc.user_data[USER_DATA_KEY] = {
@@ -241,8 +252,11 @@ def document_to_doc(
     return doc
 
 
-def _spans(doc: Doc, tags: List[Optional[str]], begins: List[bool]) -> List[Span]:
-    """Entity spans from per-token types; an I- tag after another type starts a new span."""
+def _spans(doc: Doc, tags: List[Optional[str]], begins: List[bool], links: List[str]) -> List[Span]:
+    """Entity spans from per-token types; an I- tag after another type starts a new span.
+
+    A span's ``kb_id_`` is the Wikidata QID of its first token (NEL-LIT), when it has one.
+    """
     spans: List[Span] = []
     start: Optional[int] = None
     n = len(tags)
@@ -253,7 +267,8 @@ def _spans(doc: Doc, tags: List[Optional[str]], begins: List[bool]) -> List[Span
             while end > start and doc[end - 1].is_space:
                 end -= 1
             if end > start:
-                spans.append(Span(doc, start, end, label=tags[start]))
+                qid = links[start] if links[start].startswith("Q") else ""
+                spans.append(Span(doc, start, end, label=tags[start], kb_id=qid))
             start = None
         if start is None and tag is not None and not doc[i].is_space:
             start = i
