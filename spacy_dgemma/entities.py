@@ -58,11 +58,12 @@ def get_entities(
     """Persons and places of a Doc as entity id → mentions.
 
     The span groups ``persons``/``places`` win when the Doc has them (HIPE input, or a
-    recogniser that writes them); otherwise ``doc.ents`` are mapped by label and grouped.
+    recogniser that writes them; spans without an ``id_`` get one from `grouper`); otherwise
+    ``doc.ents`` are mapped by label and grouped.
     """
     if PERSONS_KEY in doc.spans or PLACES_KEY in doc.spans:
-        persons = list(doc.spans.get(PERSONS_KEY, []))
-        places = list(doc.spans.get(PLACES_KEY, []))
+        persons = _ensure_ids(doc, list(doc.spans.get(PERSONS_KEY, [])), grouper, "person")
+        places = _ensure_ids(doc, list(doc.spans.get(PLACES_KEY, [])), grouper, "place")
     else:
         person_labels, place_labels = set(person_labels), set(place_labels)
         persons = [ent for ent in doc.ents if ent.label_ in person_labels]
@@ -70,6 +71,15 @@ def get_entities(
         persons = _with_ids(doc, persons, grouper(doc, persons, "person"))
         places = _with_ids(doc, places, grouper(doc, places, "place"))
     return spans_by_entity(persons), spans_by_entity(places)
+
+
+def _ensure_ids(doc: Doc, spans: List[Span], grouper: Grouper, kind: str) -> List[Span]:
+    """`spans`, where those without an entity id get one from `grouper` (as copies)."""
+    missing = [s for s in spans if not s.id_]
+    if not missing:
+        return spans
+    ids = iter(grouper(doc, missing, kind))
+    return [s if s.id_ else _with_ids(doc, [s], [next(ids)])[0] for s in spans]
 
 
 def _with_ids(doc: Doc, spans: List[Span], ids: List[str]) -> List[Span]:

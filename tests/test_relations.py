@@ -163,3 +163,13 @@ def test_candidates_from_ents_closest_first_and_capped(blank_nlps):
 def test_mention_distance_unknown_is_large(en_doc):
     pairs = {p.person_id: p for p in make_pair_candidates()(en_doc)}
     assert mention_distance(pairs["en-napoleon"]) >= 10**9
+
+
+def test_span_group_mentions_without_ids_are_grouped(blank_nlps):
+    doc = blank_nlps["en"]("Ann met ANN and Bob in Rome.")
+    doc.spans["persons"] = [Span(doc, 0, 1, "person"), Span(doc, 2, 3, "person"), Span(doc, 4, 5, "person", span_id="bob-1")]
+    doc.spans["places"] = [Span(doc, 6, 7, "place")]
+    persons, places = get_entities(doc, make_group_by_surface())
+    assert {k: len(v) for k, v in persons.items()} == {"person:ann": 2, "bob-1": 1}
+    assert list(places) == ["place:rome"]
+    assert not doc.spans["persons"][0].id_  # the Doc's own spans are untouched
