@@ -38,9 +38,14 @@ class Errors(metaclass=ErrorsWithCodes):
     E020 = "cannot load the pipeline {model!r} ({detail})"
     E021 = "the pipeline {model!r} has no 'dgemma_relations' component (its pipes: {pipes})"
     E022 = "expected as many prediction files as gold files, got {n} files in all"
-    E023 = "unsupported file type {suffix!r}"
     # Library misuse.
     E030 = "Doc has no HIPE metadata (doc._.hipe is None): only Docs read from HIPE JSONL can be written as HIPE records."
+    # The relation component and its models.
+    E040 = (
+        "The relation model {model!r} returned scores of shape {shape} for {n_pairs} candidate pairs: "
+        "a relation model must return one row per pair with the {n_cols} columns of labels.SCORE_COLUMNS "
+        "(see spacy_dgemma/ml/types.py)."
+    )
 
 
 class Fixes:
@@ -59,7 +64,6 @@ class Fixes:
     E020 = "give a pipeline folder, an installed pipeline package, or 'baseline'"
     E021 = "add the component with nlp.add_pipe('dgemma_relations'), or use --model baseline"
     E022 = "give the gold files first, then the prediction files in the same order"
-    E023 = "give .jsonl (HIPE-2026) or .spacy (DocBin) files"
 
 
 class InputError(ValueError):

@@ -235,13 +235,13 @@ def _approximate_ends(pattern: str, text: str, max_dist: int) -> List[Tuple[int,
 
 
 def _best_start(pattern: str, text: str, end: int, max_dist: int) -> Tuple[Optional[int], int]:
-    """The start of the closest substring of `text` ending at `end` (and its distance)."""
-    best: Tuple[int, int, Optional[int]] = (max_dist + 1, 0, None)
+    """The start of the closest substring of `text` ending at `end` (and its distance).
+
+    Among equally close substrings, the one whose length is closest to the pattern's wins.
+    """
     m = len(pattern)
-    for start in range(max(0, end - m - max_dist), min(end, end - m + max_dist) + 1):
-        dist = levenshtein(pattern, text[start:end])
-        best = min(best, (dist, abs(end - start - m), start), key=lambda b: (b[0], b[1]))
-    dist, _, start = best
+    starts = range(max(0, end - m - max_dist), min(end, end - m + max_dist) + 1)
+    dist, _, start = min((levenshtein(pattern, text[s:end]), abs(end - s - m), s) for s in starts)
     return (start, dist) if dist <= max_dist else (None, dist)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tu
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
 from .. import extensions  # noqa: F401  (registers the Doc extensions)
@@ -31,6 +31,7 @@ logger = logging.getLogger("spacy_dgemma")
 PathLike = Union[str, Path]
 JSONL_SUFFIX = ".jsonl"
 DOCBIN_SUFFIX = ".spacy"
+METHODS = (EXACT, NORMALISED, FUZZY)  # alignment methods, best first
 TOKENIZER_LANGUAGES = ("en", "de", "fr")
 FALLBACK_LANGUAGE = "xx"
 # doc.user_data key of the record's key order, so that the writer emits the fields as read.
@@ -69,7 +70,7 @@ class AlignmentReport:
     n_docs: int = 0
     n_mentions: int = 0
     n_spans: int = 0
-    by_method: Dict[str, int] = field(default_factory=lambda: {EXACT: 0, NORMALISED: 0, FUZZY: 0})
+    by_method: Dict[str, int] = field(default_factory=lambda: dict.fromkeys(METHODS, 0))
     unaligned: List[Tuple[str, str, str, str]] = field(default_factory=list)  # doc id, kind, entity id, mention
 
     @property
@@ -229,34 +230,39 @@ def record_to_doc(
     doc._.hipe_pairs = copy.deepcopy(record["sampled_pairs"])
     doc.user_data[KEY_ORDER_KEY] = list(record)
     doc_report = AlignmentReport(n_docs=1)
-    unaligned: List[Dict[str, str]] = []
+    doc._.unaligned_mentions = []
     index = TextIndex(doc.text)
     for kind, entities in _entities(record["sampled_pairs"]).items():
-        spans = []
+        spans: Dict[Tuple[int, int, str], Span] = {}
         for entity_id, (qid, mentions) in entities.items():
-            seen = set()
             for mention in mentions:
-                alignments = align_mention(index, mention)
-                found = [(a, doc.char_span(a.start, a.end, label=kind, kb_id=qid, span_id=entity_id, alignment_mode="expand")) for a in alignments]
-                found = [(a, span) for a, span in found if span is not None]
-                doc_report.n_mentions += 1
-                if not found:
-                    unaligned.append({"entity_id": entity_id, "mention": mention, "kind": kind})
-                    doc_report.unaligned.append((record["document_id"], kind, entity_id, mention))
-                    logger.warning(Warnings.W001.format(doc_id=record["document_id"], kind=kind, mention=mention, entity_id=entity_id))
-                    continue
-                best = min((a.method for a, _ in found), key=[EXACT, NORMALISED, FUZZY].index)
-                doc_report.by_method[best] += 1
-                for _, span in found:
-                    if (span.start, span.end) not in seen:
-                        seen.add((span.start, span.end))
-                        spans.append(span)
+                found = _mention_spans(doc, index, mention, kind, entity_id, qid, doc_report)
+                spans.update(((s.start, s.end, entity_id), s) for s in found)
         doc_report.n_spans += len(spans)
-        doc.spans[ENTITY_FIELDS[kind][3]] = sorted(spans, key=lambda s: (s.start, s.end, s.id_))
-    doc._.unaligned_mentions = unaligned
+        doc.spans[ENTITY_FIELDS[kind][3]] = [spans[key] for key in sorted(spans)]
     if report is not None:
         report.add(doc_report)
     return doc
+
+
+def _mention_spans(doc: Doc, index: TextIndex, mention: str, kind: str, entity_id: str, qid: str, report: AlignmentReport) -> List[Span]:
+    """The spans of every occurrence of one mention, snapped to tokens; an unaligned mention
+    is added to ``doc._.unaligned_mentions``, the report and the log."""
+    alignments = align_mention(index, mention)
+    found = [
+        (a.method, doc.char_span(a.start, a.end, label=kind, kb_id=qid, span_id=entity_id, alignment_mode="expand"))
+        for a in alignments
+    ]
+    found = [(method, span) for method, span in found if span is not None]
+    report.n_mentions += 1
+    if not found:
+        doc_id = doc._.hipe["document_id"]
+        doc._.unaligned_mentions.append({"entity_id": entity_id, "mention": mention, "kind": kind})
+        report.unaligned.append((doc_id, kind, entity_id, mention))
+        logger.warning(Warnings.W001.format(doc_id=doc_id, kind=kind, mention=mention, entity_id=entity_id))
+        return []
+    report.by_method[min((m for m, _ in found), key=METHODS.index)] += 1
+    return [span for _, span in found]
 
 
 def _entities(pairs: List[Dict[str, Any]]) -> Dict[str, Dict[str, Tuple[str, List[str]]]]:
