@@ -310,3 +310,22 @@ def test_update_with_the_baseline_learns_nothing_but_runs():
     assert losses["dgemma_relations"] > 0
     empty = [Example(nlp.make_doc(""), nlp.make_doc(""))]
     assert nlp.update(empty, sgd=optimizer)["dgemma_relations"] == 0.0
+
+
+def test_model_with_wrong_number_of_rows_fails_clearly():
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("dgemma_relations")
+
+    def forward(model, doc_pairs, is_train):
+        return RelationScores(model.ops.alloc2f(1, len(SCORE_COLUMNS))), lambda d: []
+
+    pipe.model = Model("one_row_model", forward)
+    with pytest.raises(ValueError, match=r"E040.*one_row_model.*\(1, 5\) for 6 candidate pairs"):
+        nlp(build_hipe_doc(nlp, strip_labels(HIPE_RECORDS["en"])))
+
+
+def test_update_rejects_non_examples():
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("dgemma_relations")
+    with pytest.raises(TypeError, match="Example"):
+        pipe.update([nlp.make_doc("text")])

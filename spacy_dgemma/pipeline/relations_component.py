@@ -6,11 +6,12 @@ import numpy
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
-from spacy.training import Example, validate_get_examples
+from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats2d
 
+from ..errors import Errors
 from ..labels import AT_LABELS, IS_AT_LABELS, N_AT, SCORE_COLUMNS, scores_to_dicts
 from ..ml.types import DocPairs, RelationScores
 from ..pairs import CandidatePair, PairGenerator
@@ -101,6 +102,11 @@ class DgemmaRelations(TrainablePipe):
         """Write ``doc._.relations`` (and the visualisation span group)."""
         doc_pairs, output = predictions
         scores = self.model.ops.to_numpy(output.scores)
+        n_pairs = sum(len(pairs) for _, pairs in doc_pairs)
+        if scores.shape != (n_pairs, len(SCORE_COLUMNS)):
+            raise ValueError(
+                Errors.E040.format(model=self.model.name, shape=scores.shape, n_pairs=n_pairs, n_cols=len(SCORE_COLUMNS))
+            )
         row = 0
         for doc, pairs in doc_pairs:
             relations = []
@@ -141,6 +147,7 @@ class DgemmaRelations(TrainablePipe):
         losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
         examples = list(examples)
+        validate_examples(examples, "DgemmaRelations.update")
         doc_pairs = self._doc_pairs(eg.predicted for eg in examples)
         if not any(pairs for _, pairs in doc_pairs):
             return losses
