@@ -228,6 +228,8 @@ def student_pipeline_cli(
     reference = str(path.resolve()) if absolute and path.exists() else model
     nlp = spacy.blank(lang)
     nlp.meta["name"] = name
+    # The package needs the library (entry points, LLM stack), not the weights: they are referenced.
+    nlp.meta["requirements"] = ["spacy-dgemma[llm]"]
     nlp.add_pipe("dgemma_relations", config={"model": {
         "@architectures": "spacy_dgemma.GenerativeStudent.v1", "name_or_path": reference, "device": device,
         "batch_size": batch_size, "max_new_tokens": max_new_tokens, "max_article_tokens": max_article_tokens}})
