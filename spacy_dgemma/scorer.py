@@ -31,14 +31,15 @@ def macro_recall(gold: Sequence[Optional[str]], pred: Sequence[Optional[str]]) -
 
     gold / pred: labels of the same items, in the same order; None is read as FALSE.
     RETURNS: the mean over the labels in gold ∪ pred of TP / support; a label with no gold
-        support counts 0. An empty input gives 0.0 (scikit-learn raises instead).
+        support counts 0. An empty input gives 0.0 (scikit-learn raises instead). Invalid
+        labels (e.g. ``1``) count as labels of their own, so they never crash the metric.
     """
     if len(gold) != len(pred):
         raise ValueError(f"macro_recall: {len(gold)} gold labels but {len(pred)} predicted; pass one per item.")
     if not gold:
         return 0.0
-    gold_arr = numpy.asarray([label_or_false(g) for g in gold], dtype=object)
-    pred_arr = numpy.asarray([label_or_false(p) for p in pred], dtype=object)
+    gold_arr = numpy.asarray([_label(g) for g in gold], dtype=object)
+    pred_arr = numpy.asarray([_label(p) for p in pred], dtype=object)
     labels = sorted(set(gold_arr.tolist()) | set(pred_arr.tolist()))
     recalls = []
     for label in labels:
@@ -49,9 +50,14 @@ def macro_recall(gold: Sequence[Optional[str]], pred: Sequence[Optional[str]]) -
     return float(numpy.mean(recalls))
 
 
+def _label(label: Any) -> str:
+    """A label as the metric reads it: null is FALSE; a non-string (invalid) label its str()."""
+    return label_or_false(label) if label is None or isinstance(label, str) else str(label)
+
+
 def fold_probable(label: Optional[str]) -> str:
     """The binary reading of an `at` label: PROBABLE counts as TRUE, null as FALSE."""
-    label = label_or_false(label)
+    label = _label(label)
     return "TRUE" if label == "PROBABLE" else label
 
 
@@ -84,7 +90,7 @@ def _keyed_labels(records: Iterable[Mapping[str, Any]]) -> Dict[Tuple[PairKey, i
         doc_id = record.get("document_id")
         for pair in record.get("sampled_pairs") or []:
             key = (doc_id, pair.get("pers_entity_id"), pair.get("loc_entity_id"))
-            keyed[(key, seen[key])] = (label_or_false(pair.get("at")), label_or_false(pair.get("isAt")))
+            keyed[(key, seen[key])] = (_label(pair.get("at")), _label(pair.get("isAt")))
             seen[key] += 1
     return keyed
 

@@ -239,3 +239,11 @@ def test_registered_scorer_without_gold_pairs(blank_nlps):
     scores = make_relations_scorer()([Example(doc, doc)])
     assert scores["rel_score"] == 0.0
     assert scores["rel_per_lang"] == {}
+
+
+def test_non_string_labels_do_not_crash():
+    gold = [_doc("d1", [("TRUE", "TRUE"), ("FALSE", "FALSE")])]
+    pred = [_doc("d1", [(1, True), ("FALSE", "FALSE")])]
+    result = score_documents(gold, pred)
+    assert result["at"] == pytest.approx((0 + 1 + 0) / 3)  # TRUE 0, FALSE 1, "1" 0
+    assert result["isAt"] == pytest.approx((0 + 1 + 0) / 3)  # "True" is not "TRUE"
