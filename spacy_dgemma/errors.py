@@ -34,6 +34,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E008 = "duplicate document id {doc_id!r} (first seen in {first})"
     E009 = "does not match the HIPE-2026 schema{where}: {detail}"
     E010 = "folder contains no {suffix} files"
+    E011 = "cannot read the file ({detail})"
     # Bad arguments.
     E020 = "cannot load the pipeline {model!r} ({detail})"
     E021 = "the pipeline {model!r} has no 'dgemma_relations' component (its pipes: {pipes})"
@@ -61,6 +62,7 @@ class Fixes:
     E008 = "give each document once across all inputs of one run"
     E009 = "fix the record so that `dgemma validate` accepts it"
     E010 = "point to a file, or to a folder holding the files"
+    E011 = "check that the file is readable"
     E020 = "give a pipeline folder, an installed pipeline package, or 'baseline'"
     E021 = "add the component with nlp.add_pipe('dgemma_relations'), or use --model baseline"
     E022 = "give the gold files first, then the prediction files in the same order"

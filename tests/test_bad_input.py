@@ -176,3 +176,13 @@ def test_real_process_prints_one_line_and_no_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert ONE_LINE.match(result.stderr), result.stderr
+
+
+def test_bad_line_with_two_processes_does_not_hang(tmp_path, hipe_records):
+    path = tmp_path / "late.jsonl"
+    lines = [good(hipe_records, lang) for lang in ("en", "de", "fr")] + ["{oops"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["predict", str(path), str(out), "-m", "baseline", "--n-process", "2", "--batch-size", "1"])
+    assert_one_line(result, path, "E001", 4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["late.jsonl"]  # no output, no temporary file

@@ -137,10 +137,16 @@ def predict_files(
     make_doc = DocMaker(vocab=nlp.vocab)
 
     path_of = dict(zip(files, paths))
+    problems: List[InputError] = []
 
     def docs() -> Iterator[Tuple[Doc, Path]]:
-        for item in iter_records(files, skip_invalid=skip_invalid, stats=stats):
-            yield record_to_doc(item.record, make_doc=make_doc), path_of[item.file]
+        # An exception raised into nlp.pipe(n_process > 1) hangs its workers: end the stream
+        # instead, and raise once the pipe has finished.
+        try:
+            for item in iter_records(files, skip_invalid=skip_invalid, stats=stats):
+                yield record_to_doc(item.record, make_doc=make_doc), path_of[item.file]
+        except InputError as err:
+            problems.append(err)
 
     summary = PredictSummary()
     with ExitStack() as stack:
@@ -151,6 +157,8 @@ def predict_files(
             record = doc_to_record(doc)
             writers[path].write(record)
             summary.n_pairs += len(record["sampled_pairs"])
+        if problems:
+            raise problems[0]  # inside the ExitStack: no output file is left behind
     summary.outputs = {path: writer.n_written for path, writer in writers.items()}
     summary.skipped = stats.skipped
     return summary

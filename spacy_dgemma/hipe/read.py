@@ -152,8 +152,10 @@ def _nonblank_lines(file: Path) -> Iterator[Tuple[int, bytes]]:
     """(1-based line number, raw bytes) of the lines of a file that are not blank."""
     try:
         handle = file.open("rb")
-    except OSError as err:
+    except FileNotFoundError as err:
         raise InputError.of("E007", str(file)) from err
+    except OSError as err:
+        raise InputError.of("E011", str(file), detail=err.strerror or type(err).__name__) from err
     with handle:
         for line, raw in enumerate(handle, 1):
             if raw.strip():
