@@ -247,3 +247,34 @@ def test_non_string_labels_do_not_crash():
     result = score_documents(gold, pred)
     assert result["at"] == pytest.approx((0 + 1 + 0) / 3)  # TRUE 0, FALSE 1, "1" 0
     assert result["isAt"] == pytest.approx((0 + 1 + 0) / 3)  # "True" is not "TRUE"
+
+
+_pair_labels = st.tuples(st.sampled_from(AT), st.sampled_from(["TRUE", "FALSE"]))
+_prediction = st.one_of(st.none(), st.tuples(st.sampled_from(AT + [None]), st.sampled_from(["TRUE", "FALSE", None])))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.tuples(_pair_labels, _prediction), min_size=1, max_size=5), min_size=1, max_size=5), st.randoms())
+def test_score_documents_matches_sklearn_on_shuffled_partial_predictions(docs, rnd):
+    """Predictions in any order, some pairs missing (None), some labels null."""
+    gold, pred, y_true_at, y_pred_at, y_true_is, y_pred_is = [], [], [], [], [], []
+    for d, items in enumerate(docs):
+        gold.append(_doc(f"d{d}", [g for g, _ in items]))
+        kept = [(i, p) for i, (_, p) in enumerate(items) if p is not None]
+        rnd.shuffle(kept)
+        pred.append({"document_id": f"d{d}", "sampled_pairs": [
+            {"pers_entity_id": f"p{i}", "loc_entity_id": f"l{i}", "at": p[0], "isAt": p[1]} for i, p in kept]})
+        for (g_at, g_is), p in items:
+            p_at, p_is = p if p is not None else (None, None)
+            y_true_at.append(g_at)
+            y_pred_at.append(p_at or "FALSE")
+            y_true_is.append(g_is)
+            y_pred_is.append(p_is or "FALSE")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        at = recall_score(y_true_at, y_pred_at, average="macro", zero_division=0)
+        is_at = recall_score(y_true_is, y_pred_is, average="macro", zero_division=0)
+    result = score_documents(gold, pred)
+    assert result["at"] == pytest.approx(at)
+    assert result["isAt"] == pytest.approx(is_at)
+    assert result["mean"] == pytest.approx((at + is_at) / 2)
