@@ -20,7 +20,7 @@ from tqdm import tqdm
 from wasabi import msg
 
 from ..corpus import DEV_FRACTION, split_documents
-from ..errors import Errors, InputError, Warnings
+from ..errors import InputError, Warnings
 from ..hipe.read import AlignmentReport, DocMaker, ReadStats, expand_paths, iter_records, record_to_doc
 from ..hipe.write import RecordWriter, doc_to_record, write_docbin
 from ..scorer import average_scores, score_documents
