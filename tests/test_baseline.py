@@ -76,9 +76,10 @@ def test_birth_cue_gives_at_true_but_not_is_at(hipe_docs):
     assert evidence.birth_cues == ["born"]
     # "born in\nDublin": the line break is not a word.
     assert evidence.distance == 10 and not evidence.same_sentence
-    row, (reason, _) = decide(evidence)
+    row, (reason, is_at_reason) = decide(evidence)
     assert tier(evidence) == "strong" and row[0] == max(row[:N_AT])
     assert row[N_AT] < row[N_AT + 1]
+    assert is_at_reason.endswith("birth is not a recent stay")
     assert "'born'" in reason and "10 words apart in different sentences" in reason
 
 

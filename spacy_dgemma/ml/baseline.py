@@ -238,11 +238,12 @@ def explain(evidence: PairEvidence) -> str:
 def decide(evidence: PairEvidence) -> Tuple[List[float], Explanation]:
     """Soft score row (``SCORE_COLUMNS`` order) and explanations from the evidence."""
     at, is_at = TIERS[tier(evidence)]
-    reason = explain(evidence)
+    reason = is_at_reason = explain(evidence)
     # Being born somewhere says nothing about being there lately.
     if evidence.birth_cues and not evidence.recent_cues:
         is_at = TIERS["far"][1]
-    return list(at + is_at), (reason, reason)
+        is_at_reason = f"{reason}; birth is not a recent stay"
+    return list(at + is_at), (reason, is_at_reason)
 
 
 def _forward(model: Model, doc_pairs: List[DocPairs], is_train: bool) -> Tuple[RelationScores, Callable]:
