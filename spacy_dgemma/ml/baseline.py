@@ -4,8 +4,8 @@ For each candidate pair it looks at the closest person and place mentions: how m
 apart they are, whether they share a sentence, and which cue words (arrival, stay, visit,
 birth, recent time, locative prepositions in en/de/fr) occur around them; a place in the
 article's dateline counts too. Fixed rules turn this evidence into soft label distributions and
-a short explanation. It has no trainable parameters; its constants were set by looking only at
-the train part of the project's dev split.
+a short explanation. It has no trainable parameters; its distances and tiers were chosen on the
+train part of the project's split (``dgemma split``: ``gold-train-*``), never on its dev part.
 """
 import re
 from dataclasses import dataclass, field
@@ -128,8 +128,10 @@ def _closest(
 
 
 def _cue_window(doc: Doc, person: Span, place: Span, sent_ids: numpy.ndarray) -> str:
-    """The text searched for cues: both mentions and what lies between them, with a margin,
-    inside their sentence; for mentions in different sentences, the place's sentence around it.
+    """The normalised text searched for cues around a pair's closest mentions.
+
+    Mentions in one sentence: both, what lies between them and a margin, inside the sentence.
+    Mentions in different sentences: the place mention and a margin, inside its sentence.
     """
     if sent_ids[person.start] == sent_ids[place.start]:
         first, last = min(person.start, place.start), max(person.end, place.end)
