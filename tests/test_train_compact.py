@@ -1,0 +1,41 @@
+"""`spacy train` with training/compact.cfg (shrunk by overrides) on tiny HIPE files, in seconds."""
+import time
+from pathlib import Path
+
+import spacy
+import srsly
+from spacy.cli.train import train
+
+from conftest import HIPE_RECORDS, strip_labels
+
+CONFIG = Path(__file__).parent.parent / "training" / "compact.cfg"
+TINY = {
+    "components.dgemma_relations.model.width": 8,
+    "components.dgemma_relations.model.hidden_width": 16,
+    "components.dgemma_relations.model.embed_rows": 200,
+    "training.max_epochs": 3,
+    "training.eval_frequency": 2,
+    "training.batcher.size": 2,
+}
+
+
+def test_train_from_config_in_seconds(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "dev").mkdir()
+    for lang, record in HIPE_RECORDS.items():
+        srsly.write_jsonl(tmp_path / "train" / f"train-{lang}.jsonl", [record])
+    srsly.write_jsonl(tmp_path / "dev" / "dev-en.jsonl", [HIPE_RECORDS["en"]])
+    overrides = {"paths.train": str(tmp_path / "train"), "paths.dev": str(tmp_path / "dev"), **TINY}
+    start = time.perf_counter()
+    train(CONFIG, tmp_path / "out", overrides=overrides)
+    assert time.perf_counter() - start < 120  # seconds on a loaded 2-core machine; ~10 s idle
+    nlp = spacy.load(tmp_path / "out" / "model-best")
+    assert nlp.pipe_names == ["dgemma_relations"] and nlp.lang == "xx"
+    assert nlp.get_pipe("dgemma_relations").model.name == "pair_classifier"
+    assert 0.0 <= nlp.meta["performance"]["rel_score"] <= 1.0
+    # The trained pipeline reads a HIPE record and decides every input pair.
+    from spacy_dgemma.corpus import make_predicted
+    from spacy_dgemma.hipe.read import record_to_doc
+
+    doc = nlp(make_predicted(record_to_doc(strip_labels(HIPE_RECORDS["de"]))))
+    assert [r.pair_index for r in doc._.relations] == list(range(len(HIPE_RECORDS["de"]["sampled_pairs"])))
