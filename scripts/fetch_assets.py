@@ -3,7 +3,7 @@
 Each asset is copied from a local mirror of the release (``--source``, e.g. ../shared/hipe2026)
 when the mirror has it, else downloaded from its URL; either way it is checked against the
 SHA-256 in its description (and weasel's MD5 ``checksum``). Assets marked ``extra`` (the test
-sets) may be missing: they are skipped with a message, and the steps that need them skip too.
+sets) may be missing: they are skipped with a message (no workflow step needs them).
 ``--limit N`` keeps only the first N documents of each file (for quick runs and tests).
 """
 import hashlib
@@ -83,8 +83,11 @@ def fetch(project: Path, source: Optional[Path], limit: int) -> int:
         elif download(asset["url"], tmp):
             origin = f"downloaded from {asset['url']}"
         elif asset.get("extra"):
-            msg.warn(f"Skipped {dest}: not in {source} and not downloadable. Steps that need it will skip.")
+            msg.warn(f"Skipped {dest}: not in {source} and not downloadable. It is a test set: no "
+                     "workflow step needs it; score on it with `dgemma predict` and `dgemma evaluate` once you have it.")
             dest.unlink(missing_ok=True)
+            if not any(dest.parent.iterdir()):
+                dest.parent.rmdir()
             continue
         else:
             msg.fail(f"Missing {dest}: put the HIPE-2026 release at {source} (--vars.hipe_data) or go online.")
