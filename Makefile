@@ -15,7 +15,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/dgemma demo
+	$(BIN)/python -m weasel run cpu .
 
 test: install chromium
 	$(BIN)/python -m pytest -q -m "not slow" tests
