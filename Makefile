@@ -15,7 +15,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m weasel run cpu .
+	$(BIN)/python -m spacy project run cpu .
 
 test: install chromium
 	$(BIN)/python -m pytest -q -m "not slow" tests
