@@ -3,6 +3,7 @@
 The tokenizer is trained on the conftest articles plus, when the shared data sits beside the
 repository (``../shared/hipe2026``), the English gold train text.
 """
+import contextlib
 import json
 from pathlib import Path
 from typing import Dict, List
@@ -28,9 +29,10 @@ def build(base: Path) -> Dict[str, Path]:
 
     key = str(base)
     if key not in _BUILT:
-        tokenizer = train_tokenizer(training_texts(), base / "tokenizer", vocab_size=1024)
-        for i, kind in enumerate(("teacher", "student")):
-            build_tiny_model(kind, tokenizer, base / kind, seed=i)
+        with _one_thread():
+            tokenizer = train_tokenizer(training_texts(), base / "tokenizer", vocab_size=1024)
+            for i, kind in enumerate(("teacher", "student")):
+                build_tiny_model(kind, tokenizer, base / kind, seed=i)
         _BUILT[key] = base
     return {"tokenizer": base / "tokenizer", "teacher": base / "teacher", "student": base / "student"}
 
@@ -40,12 +42,60 @@ def tiny_models(tmp_path_factory) -> Dict[str, Path]:
     return build(tmp_path_factory.getbasetemp() / "tiny-gemma4")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
+@contextlib.contextmanager
+def _one_thread():
     """Small models on an oversubscribed CPU run many times faster on one thread."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    with _one_thread():
+        yield
+
+
+ANSWER = '{"at_reasoning": "He came to the town.", "at": "TRUE", "isAt_reasoning": "It was long ago.", "isAt": "FALSE"}'
+
+
+def train_to_answer(model_dir: Path, output_dir: Path, answer: str = ANSWER, steps: int = 60) -> Path:
+    """Fine-tune all weights of a tiny model until it writes `answer` for the conftest prompts.
+
+    A random model writes no JSON; this briefly teaches one well-formed answer so that the
+    component's parse → explanation → label-token-score path can be tested.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from spacy_dgemma.llm.chat import encode_example
+    from spacy_dgemma.llm.prompts import build_prompts, document_from_hipe
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    examples = [encode_example(tokenizer, p, answer) for r in HIPE_RECORDS.values()
+                for p in build_prompts(document_from_hipe(r))[:2]]
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    with _one_thread():
+        for step in range(steps):
+            ids, labels = examples[step % len(examples)]
+            loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    model.eval()
+    model.save_pretrained(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
+    return output_dir
+
+
+@pytest.fixture(scope="session")
+def answering_student(tiny_models, tmp_path_factory) -> Path:
+    return train_to_answer(tiny_models["student"], tmp_path_factory.mktemp("answering-student"))
