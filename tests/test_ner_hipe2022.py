@@ -118,3 +118,15 @@ def test_shared_file_reads_cleanly():
     assert all("¬" not in d.text for d in docs)
     labels = {e.label_ for d in docs for e in d.ents}
     assert labels == {"pers", "loc"}
+
+
+def test_newseye_glued_line_ends_become_newlines(tmp_path):
+    rows = [_row("gestern", "O", "NoSpaceAfter"), _row("vor"), _row("Jahrgang", "O", "NoSpaceAfter"),
+            _row(".", "O", "NoSpaceAfter"), _row("Samstag", "B-PER", "NoSpaceAfter"), _row(","), _row("1", "O", "NoSpaceAfter"),
+            _row(".", "O", "NoSpaceAfter"), _row("000")]
+    path = tmp_path / "newseye.tsv"
+    path.write_text("\n".join([HEADER, *_doc_lines("n1", rows, "newseye", "de")]) + "\n", encoding="utf8")
+    doc = next(read_docs([path], spacy.blank("xx").vocab))
+    assert doc.text == "gestern\nvor Jahrgang.\nSamstag, 1.000"
+    other = next(read_docs([path], spacy.blank("xx").vocab, glued_line_ends=()))
+    assert other.text == "gesternvor Jahrgang.Samstag, 1.000"

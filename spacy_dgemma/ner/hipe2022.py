@@ -26,6 +26,12 @@ DEFAULT_LABEL_MAP: Dict[str, str] = {
     "building": "loc",
     "street": "loc",
 }
+# Datasets whose NoSpaceAfter also marks line ends: newseye glues "gestern" "vor" and
+# "Jahrgang." "Samstag" with NoSpaceAfter where the page has a line break. There a word (or a
+# word and . , ; : ! ?) followed by a word starting with a letter is read as a newline.
+DEFAULT_GLUED_LINE_ENDS: Tuple[str, ...] = ("newseye",)
+_GLUE_END = re.compile(r"[\w.,;:!?]$")
+_GLUE_START = re.compile(r"^[^\W\d_]")
 # Datasets that do not annotate some of our types: topres19th marks places only, so its
 # unmarked persons must not teach the recogniser that names are "outside".
 DEFAULT_UNANNOTATED: Dict[str, Tuple[str, ...]] = {"topres19th": ("pers",)}
@@ -149,13 +155,23 @@ class _Word:
     link: str = "_"
 
 
-def _words(tokens: Sequence[NerToken], rejoin_hyphens: bool) -> List[_Word]:
+def _words(tokens: Sequence[NerToken], rejoin_hyphens: bool, glued_line_ends: bool = False) -> List[_Word]:
     """Tokens → words with their whitespace, hyphenated words rejoined."""
     words: List[_Word] = []
     join_next = False
-    for token in tokens:
+    for i, token in enumerate(tokens):
         text = token.text
-        if token.no_space_after:
+        nxt = tokens[i + 1].text if i + 1 < len(tokens) else ""
+        if (
+            glued_line_ends
+            and token.no_space_after
+            and not text.endswith(HYPHEN_MARK)
+            and nxt != HYPHEN_MARK
+            and _GLUE_END.search(text)
+            and _GLUE_START.search(nxt)
+        ):
+            whitespace = "\n"
+        elif token.no_space_after:
             whitespace = ""
         elif token.end_of_line:
             whitespace = "\n"
@@ -189,6 +205,7 @@ def document_to_doc(
     label_map: Mapping[str, str] = DEFAULT_LABEL_MAP,
     rejoin_hyphens: bool = True,
     unannotated: Sequence[str] = (),
+    glued_line_ends: bool = False,
 ) -> Doc:
     """A Doc with the document's text, sentence starts and coarse entities as ``doc.ents``.
 
@@ -199,9 +216,10 @@ def document_to_doc(
     unannotated: entity types the document's dataset does not mark; capitalised tokens outside
         its entities are then set as missing (neither entity nor O), so training and spaCy's
         scorer ignore them.
+    glued_line_ends: read NoSpaceAfter between words as a line end (see DEFAULT_GLUED_LINE_ENDS).
     RETURNS: the Doc; ``doc.user_data["hipe2022"]`` holds document_id, language, dataset, path.
     """
-    words = _words(document.tokens, rejoin_hyphens)
+    words = _words(document.tokens, rejoin_hyphens, glued_line_ends)
     out_words: List[str] = []
     spaces: List[bool] = []
     sent_starts: List[Optional[bool]] = []
@@ -291,12 +309,15 @@ def read_docs(
     label_map: Mapping[str, str] = DEFAULT_LABEL_MAP,
     rejoin_hyphens: bool = True,
     unannotated: Mapping[str, Sequence[str]] = DEFAULT_UNANNOTATED,
+    glued_line_ends: Sequence[str] = DEFAULT_GLUED_LINE_ENDS,
 ) -> Iterator[Doc]:
     """Docs of every document in the given HIPE-2022 TSV files, in file order.
 
     unannotated: dataset name → entity types it does not mark (see `document_to_doc`).
+    glued_line_ends: datasets whose NoSpaceAfter between words marks a line end.
     """
     for path in paths:
         for document in read_hipe2022(Path(path)):
             missing = tuple(unannotated.get(document.dataset, ()))
-            yield document_to_doc(vocab, document, label_map, rejoin_hyphens, missing)
+            glued = document.dataset in glued_line_ends
+            yield document_to_doc(vocab, document, label_map, rejoin_hyphens, missing, glued)
