@@ -50,7 +50,12 @@ def scaled_predict(model: str, data: Path, scale: int, workdir: Path) -> Dict[st
     """`dgemma predict` on the train files repeated `scale` times: wall time and peak RSS."""
     lines = [line for f in sorted(data.glob("*.jsonl")) for line in f.read_text(encoding="utf8").splitlines() if line.strip()]
     src = workdir / f"input-x{scale}.jsonl"
-    src.write_text("\n".join(lines * scale) + "\n", encoding="utf8")
+    with src.open("w", encoding="utf8") as out:
+        for copy in range(scale):  # document ids must be unique within a run
+            for line in lines:
+                record = json.loads(line)
+                record["document_id"] = f"{record['document_id']}-copy{copy}"
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
     out = workdir / f"output-x{scale}.jsonl"
     cmd = ["/usr/bin/time", "-f", "%M %e", sys.executable, "-m", "spacy_dgemma", "predict", str(src), str(out), "--model", model]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -87,9 +92,13 @@ def main() -> None:
     result["peak_rss_mb"] = round(max_rss_mb(), 1)
     with tempfile.TemporaryDirectory() as tmp:
         result["scaling"] = [scaled_predict(args.model, args.data, scale, Path(tmp)) for scale in args.scales]
+    # Time = start-up (imports, load) + a per-document cost: linear means the marginal cost per
+    # document stays the same from one scale to the next.
     base = result["scaling"][0]
-    for row in result["scaling"]:
+    for prev, row in zip([None] + result["scaling"], result["scaling"]):
         row["time_ratio"] = round(row["seconds"] / base["seconds"], 2)
+        if prev is not None:
+            row["marginal_s_per_doc"] = round((row["seconds"] - prev["seconds"]) / (row["docs"] - prev["docs"]), 4)
     print(json.dumps(result, indent=2))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2), encoding="utf8")
