@@ -169,3 +169,15 @@ def test_long_document_is_linear(blank_nlps):
     out = model.predict([(doc, pairs)])
     assert out.scores.shape == (len(pairs), 5)
     assert numpy.isfinite(out.scores).all()
+
+
+def test_features_of_raw_text_use_all_mentions_of_the_pairs():
+    nlp = spacy.blank("xx")
+    doc = nlp.make_doc("Mr. John Smith arrived in London yesterday from Paris.")
+    doc.ents = [doc.char_span(0, 14, "PER"), doc.char_span(26, 32, "LOC"), doc.char_span(48, 53, "LOC")]
+    pairs = spacy.registry.misc.get("spacy_dgemma.pair_candidates.v1")()(doc)
+    feats = {pair.place_id: f for pair, f in zip(pairs, featurize([(doc, pairs)]))}
+    nearest = NUMBER_NAMES.index("place_nearest_to_person")
+    between = NUMBER_NAMES.index("places_between")
+    assert feats["place:london"].numbers[nearest] == 1.0 and feats["place:paris"].numbers[nearest] == 0.0
+    assert feats["place:paris"].numbers[between] > 0.0

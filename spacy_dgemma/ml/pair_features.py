@@ -9,7 +9,7 @@ Doc, so the cost grows linearly with the text.
 """
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.attrs import IS_SPACE, NORM, ORTH, PREFIX, SHAPE, SUFFIX
@@ -97,7 +97,7 @@ _INDEX = {name: i for i, name in enumerate(NUMBER_NAMES)}
 class DocContext:
     """Per-Doc arrays shared by all pairs of the Doc (computed once)."""
 
-    def __init__(self, doc: Doc) -> None:
+    def __init__(self, doc: Doc, pairs: Sequence[CandidatePair] = ()) -> None:
         self.doc = doc
         self.n = len(doc)
         attrs = doc.to_array([ORTH, IS_SPACE] + list(TOKEN_ATTRS)) if self.n else numpy.zeros((0, 2 + len(TOKEN_ATTRS)), dtype="uint64")
@@ -122,8 +122,9 @@ class DocContext:
         self.lang = (meta.get("language") or doc.lang_ or "").lower()[:2]
         date = str(meta.get("date") or "")
         self.year = int(date[:4]) if date[:4].isdigit() else None
-        self.persons = list(doc.spans["persons"]) if "persons" in doc.spans else []
-        self.places = list(doc.spans["places"]) if "places" in doc.spans else []
+        # All mentions of the Doc: the HIPE span groups, else (raw text) those of the pairs.
+        self.persons = list(doc.spans["persons"]) if "persons" in doc.spans else _unique_spans(p.person_spans for p in pairs)
+        self.places = list(doc.spans["places"]) if "places" in doc.spans else _unique_spans(p.place_spans for p in pairs)
         self.person_starts = numpy.array(sorted(s.start for s in self.persons), dtype="int64")
         self.place_starts = numpy.array(sorted(s.start for s in self.places), dtype="int64")
 
@@ -147,6 +148,14 @@ class DocContext:
             centre = " ".join(self.doc[start:end].text.split())
             snippet = centre if len(centre) <= max_chars else centre[: max_chars - 1] + "…"
         return snippet
+
+
+def _unique_spans(groups: Iterable[Sequence[Span]]) -> List[Span]:
+    seen: Dict[Tuple[int, int], Span] = {}
+    for spans in groups:
+        for span in spans:
+            seen.setdefault((span.start, span.end), span)
+    return list(seen.values())
 
 
 def _sent_end_ids(strings) -> numpy.ndarray:
@@ -269,6 +278,6 @@ def featurize(doc_pairs: Sequence[Tuple[Doc, Sequence[CandidatePair]]], window: 
     for doc, pairs in doc_pairs:
         if not pairs:
             continue
-        ctx = DocContext(doc)
+        ctx = DocContext(doc, pairs)
         out.extend(pair_features(ctx, pair, window, max_between) for pair in pairs)
     return out
