@@ -77,3 +77,38 @@ def test_hyperparameter_files_are_valid(tmp_path):
     bad.write_text(json.dumps({"learning_rat": 0.1}))
     with pytest.raises(ValueError, match="learning_rat"):
         LoraHyperparams.from_file(bad)
+
+
+def test_multimodal_gemma4_adapts_only_the_text_tower_and_caches_exactly(tiny_models, tmp_path):
+    """The real checkpoints are Gemma4ForConditionalGeneration with Gemma4ClippableLinear vision layers."""
+    import torch
+    from peft import get_peft_model
+    from transformers import Gemma4Config, Gemma4ForConditionalGeneration, Gemma4TextConfig, Gemma4VisionConfig
+
+    from spacy_dgemma.llm.labeller import RelationLabeller
+    from spacy_dgemma.llm.loading import load_model, load_tokenizer
+    from spacy_dgemma.llm.sft import lora_config
+    from spacy_dgemma.llm.tiny import TINY_PRESETS
+
+    tokenizer = load_tokenizer(str(tiny_models["student"]))
+    vocab = len(tokenizer)
+    text = Gemma4TextConfig(vocab_size=vocab, vocab_size_per_layer_input=vocab, pad_token_id=0, bos_token_id=2,
+                            eos_token_id=[1, 6], **TINY_PRESETS["student"])
+    vision = Gemma4VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                num_key_value_heads=2, head_dim=16, use_clipped_linears=True)
+    config = Gemma4Config(text_config=text, vision_config=vision, audio_config=None, boi_token_id=vocab - 1,
+                          eoi_token_id=vocab - 2, image_token_id=vocab - 3, video_token_id=vocab - 4)
+    torch.manual_seed(0)
+    Gemma4ForConditionalGeneration(config).save_pretrained(str(tmp_path / "mm"))
+    tokenizer.save_pretrained(str(tmp_path / "mm"))
+    model = load_model(str(tmp_path / "mm"), device="cpu")  # AutoModelForCausalLM, as for the hub models
+    assert type(model).__name__ == "Gemma4ForConditionalGeneration"
+    peft_model = get_peft_model(model, lora_config(model, LoraHyperparams(r=2, alpha=4)))
+    adapted = [n for n, _ in peft_model.named_modules() if n.endswith("lora_A")]
+    assert adapted and all(".language_model.layers." in n for n in adapted)
+    peft_model.unload()
+    document = document_from_hipe(HIPE_RECORDS["en"])
+    model = load_model(str(tmp_path / "mm"), device="cpu")
+    cached = RelationLabeller(model, tokenizer, max_new_tokens=8).label_document(document)
+    naive = RelationLabeller(model, tokenizer, max_new_tokens=8, cache_prefix=False).label_document(document)
+    assert [r.raw for r in cached] == [r.raw for r in naive]

@@ -4,7 +4,7 @@ The same code loads ``google/gemma-4-26B-A4B-it`` on a GPU machine and a tiny lo
 laptop: only the name or path changes.
 """
 import logging
-from typing import Optional, Tuple
+from typing import Optional
 
 logger = logging.getLogger("spacy_dgemma")
 
@@ -40,8 +40,9 @@ def nf4_config(compute_dtype):
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=compute_dtype,
-        # Keep vision/audio towers and the LM head unquantised (they are not trained).
-        llm_int8_skip_modules=["lm_head", "vision_tower", "audio_tower", "embed_vision", "embed_audio"],
+        # The LM head stays in the compute dtype (as in QLoRA); the vision/audio towers, unused
+        # here, are quantised with the rest.
+        llm_int8_skip_modules=["lm_head"],
     )
 
 
@@ -107,7 +108,3 @@ def load_model(
                 ", 4-bit NF4" if load_in_4bit else "", f", adapter {adapter}" if adapter else "")
     return model
 
-
-def load_model_and_tokenizer(name_or_path: str, **kwargs) -> Tuple[object, object]:
-    """`load_model` and `load_tokenizer` (the tokenizer is read from the adapter dir if it has one)."""
-    return load_model(name_or_path, **kwargs), load_tokenizer(name_or_path)
