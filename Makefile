@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all benchmark clean chromium
+.PHONY: install demo test test-all benchmark benchmark-prefix-cache clean chromium
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ chromium:
 
 benchmark: install
 	$(BIN)/python benchmarks/run.py
+
+# Document-prefix KV-cache reuse vs one prompt per pair (tiny Gemma 4 student, CPU).
+benchmark-prefix-cache: install
+	$(BIN)/python benchmarks/prefix_cache.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
