@@ -176,7 +176,7 @@ def annotate_cli(
             for file, recs in by_file.items():
                 counts: Counter = Counter()
                 path = Path(output_dir) / file.name
-                n = write_jsonl(path, annotated_records(recs, store, labeller.prompt_version, model_id, counts))
+                n = write_jsonl(path, annotated_records(recs, store, labeller.prompt_version, model_id, counts), validate=True)
                 msg.good(f"{path}: {n} documents, {counts['annotated']} pairs annotated, {counts['missing']} missing")
         if traces is not None:
             counts = write_traces(records, store, labeller, traces, model_id, include_fallback=include_fallback)

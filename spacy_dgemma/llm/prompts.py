@@ -83,27 +83,20 @@ def load_template(version: str, part: str):
     return env.from_string(path.read_text(encoding="utf8"))
 
 
-def find_mention_spans(text: str, mention: str) -> List[Tuple[int, int]]:
-    """Character offsets of every occurrence of `mention` (as given, with HIPE's escaped line
-    breaks read as line breaks, then case-insensitively)."""
-    spans: List[Tuple[int, int]] = []
-    variants = list(dict.fromkeys([mention, mention.replace("\\n", "\n"), mention.replace("\\n", " ")]))
-    for haystack, needles in ((text, variants), (text.lower(), [v.lower() for v in variants])):
-        for needle in needles:
-            if not needle.strip():
-                continue
-            start = haystack.find(needle)
-            while start != -1:
-                spans.append((start, start + len(needle)))
-                start = haystack.find(needle, start + 1)
-        if spans:
-            break
-    return sorted(set(spans))
+def find_mention_spans(text, mention: str) -> List[Tuple[int, int]]:
+    """Character offsets of every occurrence of `mention` in `text` (a string or a ``TextIndex``),
+    found as the HIPE reader finds them (OCR-tolerant, see ``hipe/align.py``)."""
+    from ..hipe.align import align_mention
+
+    return [(a.start, a.end) for a in align_mention(text, mention)]
 
 
 def document_from_hipe(record: Dict[str, Any]) -> PromptDocument:
     """A prompt document from a HIPE JSONL record (mentions located by string search)."""
+    from ..hipe.align import TextIndex
+
     text = record.get("text") or ""
+    index = TextIndex(text)
     pairs = []
     for i, pair in enumerate(record.get("sampled_pairs") or []):
         pers = [m for m in pair.get("pers_mentions_list") or [] if m]
@@ -114,8 +107,8 @@ def document_from_hipe(record: Dict[str, Any]) -> PromptDocument:
                 place_id=pair.get("loc_entity_id") or "",
                 person_mentions=pers,
                 place_mentions=locs,
-                person_spans=sorted({s for m in pers for s in find_mention_spans(text, m)}),
-                place_spans=sorted({s for m in locs for s in find_mention_spans(text, m)}),
+                person_spans=sorted({s for m in pers for s in find_mention_spans(index, m)}),
+                place_spans=sorted({s for m in locs for s in find_mention_spans(index, m)}),
                 pair_index=i,
                 at=pair.get("at"),
                 is_at=pair.get("isAt"),
