@@ -96,3 +96,22 @@ def test_raw_text_relations_are_scored_against_gold_pairs(tiny_ner, hipe_records
     scores = score_documents([hipe_records["fr"]], [record])
     assert 0.0 <= scores["mean"] <= 1.0 and scores["n_pairs"] == counts["pairs"]
     assert score_documents([hipe_records["fr"]], [gold_entity_record(nlp, gold_doc)])["n_pairs"] == counts["pairs"]
+
+
+def test_set_grouper_groups_raw_text_mentions():
+    from spacy.tokens import Span
+
+    from spacy_dgemma.ner.pipeline import set_grouper
+
+    nlp = spacy.blank("fr")
+    nlp.add_pipe("dgemma_relations")
+    text = "M. Raymond Poincaré est à Lyon. Poincaré repart."
+    doc = nlp.make_doc(text)
+    mentions = [(3, "Raymond Poincaré", "pers"), (26, "Lyon", "loc"), (32, "Poincaré", "pers")]
+    ents = [doc.char_span(start, start + len(m), label=label) for start, m, label in mentions]
+    assert [e.text for e in ents] == [m for _, m, _ in mentions]
+    doc.ents = ents
+    before = {r.person_id for r in nlp(doc.copy())._.relations}
+    set_grouper(nlp)
+    after = {r.person_id for r in nlp(doc)._.relations}
+    assert len(before) == 2 and after == {"person:raymond poincare"}

@@ -98,16 +98,19 @@ def evaluate_raw_cli(
     model: str = typer.Option("baseline", "--model", "-m", help="Pipeline with dgemma_relations, or 'baseline'"),
     ner: Optional[Path] = typer.Option(None, "--ner", help="Add this trained recogniser before the relations"),
     exclude: Optional[Path] = typer.Option(None, "--exclude", help="File of document ids to leave out (e.g. those the recogniser was trained on)"),
+    grouper: str = typer.Option("spacy_dgemma.group_mentions.v1", "--grouper", help="Registered mention grouping function for raw text"),
+    max_pairs: Optional[int] = typer.Option(None, "--max-pairs", help="Cap on raw-text pairs per document (default: the component's)"),
 ) -> None:
     """Relations from raw text (predicted entities) beside relations from the gold mentions, per file."""
     from ..hipe.read import read_docs
-    from ..ner.pipeline import add_recogniser
+    from ..ner.pipeline import add_recogniser, set_grouper
     from ..ner.raw_eval import gold_entity_record, raw_text_record
     from ..scorer import average_scores, score_documents
 
     nlp = load_pipeline(model)
     if ner is not None:
         add_recogniser(nlp, ner)
+    set_grouper(nlp, grouper, max_pairs)
     skip = set(exclude.read_text(encoding="utf8").split()) if exclude else set()
     rows, raw_scores, given_scores = [], {}, {}
     for path in gold:

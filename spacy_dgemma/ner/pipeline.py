@@ -57,3 +57,19 @@ def read_inputs(paths: Iterable[Union[str, Path]], nlp: Language) -> Iterator[Do
 def annotate(nlp: Language, docs: Iterable[Doc], batch_size: int = 16) -> List[Doc]:
     """Run the pipeline over already-made Docs."""
     return list(nlp.pipe(docs, batch_size=batch_size))
+
+
+def set_grouper(nlp: Language, grouper: str = "spacy_dgemma.group_mentions.v1", max_pairs: Optional[int] = None) -> None:
+    """Make the relation component group raw-text mentions with a registered grouping function.
+
+    Replaces the component's candidate-pair function in memory (the saved config is not
+    changed; for a package, set ``[components.dgemma_relations.candidates.grouper]``).
+    max_pairs: cap on pairs per document (default: the component's configured cap).
+    """
+    from spacy.util import registry
+
+    name = next(n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == RELATIONS_FACTORY)
+    config = dict(nlp.config["components"][name].get("candidates", {}))
+    cap = max_pairs if max_pairs is not None else int(config.get("max_pairs", 16))
+    make = registry.misc.get("spacy_dgemma.pair_candidates.v1")
+    nlp.get_pipe(name).candidates = make(max_pairs=cap, grouper=registry.misc.get(grouper)())
