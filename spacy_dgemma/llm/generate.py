@@ -136,9 +136,10 @@ class PrefixCachedGenerator:
         prefix_cache = DynamicCache()
         with torch.inference_mode():
             if n_prefix:
-                pos = torch.arange(n_prefix, device=device)[None, :]
-                self._forward(torch.tensor([list(prefix_ids)], device=device), pos, pos,
-                              torch.ones_like(pos, dtype=torch.bool), prefix_cache, logits_to_keep=1)
+                # One unpadded sequence: positions equal cache indices, so the model's own masks
+                # (and its fast causal kernels) compute exactly what the position-based masks would.
+                self.model(input_ids=torch.tensor([list(prefix_ids)], device=device), use_cache=True,
+                           logits_to_keep=1, **{self._cache_kw: prefix_cache})
                 stats.prompt_tokens += n_prefix
             results: List[Generation] = []
             for start in range(0, len(suffixes), self.batch_size):
