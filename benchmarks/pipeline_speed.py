@@ -37,17 +37,20 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="at most this many documents (0: all)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=2, help="timed passes (the best is reported)")
+    parser.add_argument("--grouper", default="spacy_dgemma.group_mentions.v1", help="raw-text mention grouping ('' keeps the pipeline's)")
     parser.add_argument("--output", type=Path, default=None, help="write the result as JSON here")
     args = parser.parse_args()
 
     from spacy_dgemma.cli.io_commands import load_pipeline
-    from spacy_dgemma.ner.pipeline import add_recogniser
+    from spacy_dgemma.ner.pipeline import add_recogniser, set_grouper
 
     if not args.data.exists():
         sys.exit(f"{args.data}: no HIPE-2026 data; pass --data")
     nlp = load_pipeline(args.model)
     if args.ner is not None:
         add_recogniser(nlp, args.ner)
+    if args.grouper:
+        set_grouper(nlp, args.grouper)
     if not any(nlp.get_pipe_meta(n).factory == "ner" for n in nlp.pipe_names):
         print("warning: the pipeline has no NER: raw text will get no entities", file=sys.stderr)
     texts = load_texts(args.data, args.limit)
@@ -64,6 +67,7 @@ def main() -> None:
         "pipeline": nlp.pipe_names,
         "model": args.model,
         "ner": str(args.ner) if args.ner else None,
+        "grouper": args.grouper or None,
         "documents": len(texts),
         "words": n_words,
         "relations": n_relations,
