@@ -192,6 +192,7 @@ def distill_cli(
     hparams: Path = typer.Option(Path("training/llm/student.json"), "--hparams", help="Hyperparameter JSON"),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Override the number of steps"),
     device: str = typer.Option("auto", "--device"),
+    merge_dtype: str = typer.Option("auto", "--merge-dtype", help="Precision of the merged weights (auto: float32)"),
     threads: int = typer.Option(0, "--threads"),
 ) -> None:
     """Distil the teacher into the student (LoRA SFT on the traces, then a full-precision merge)."""
@@ -202,7 +203,7 @@ def distill_cli(
     if not traces.exists():
         msg.fail(f"{traces}: no such file; run `dgemma annotate --traces` first", exits=2)
     hp = LoraHyperparams.from_file(hparams, max_steps=max_steps)
-    summary = distill_student(model, traces, output_dir, hp, device=device)
+    summary = distill_student(model, traces, output_dir, hp, device=device, merge_dtype=merge_dtype)
     msg.good(f"Merged student: {summary['merged']} ({summary['steps']} steps, loss {summary['train_loss']:.4f})")
 
 

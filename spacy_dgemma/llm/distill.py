@@ -45,6 +45,7 @@ def distill_student(
     output_dir: Union[str, Path],
     hp: LoraHyperparams,
     device: str = "auto",
+    merge_dtype: str = "auto",
 ) -> Dict[str, Any]:
     """Fine-tune the student with LoRA on the teacher's traces and merge the adapter.
 
@@ -52,6 +53,8 @@ def distill_student(
     traces_path: SFT JSONL written by ``dgemma annotate --traces``.
     output_dir: receives ``adapter/``, ``merged/``, ``training_log.jsonl``, ``training_summary.json``.
     hp: hyperparameters. device: "auto", "cpu" or "cuda".
+    merge_dtype: precision of the merge and of the saved weights ("auto": fp32, as the merge runs
+        on CPU; "bfloat16" halves the size of the saved model).
     RETURNS (dict): the training summary, with the merged model's path.
     """
     import torch
@@ -65,7 +68,8 @@ def distill_student(
     peft_model = add_lora(model, hp, quantized=False)
     summary = train(peft_model, tokenizer, features, output_dir, hp, run_name="student-distill")
     del peft_model, model
-    merged = merge_adapter(student_name, Path(output_dir) / "adapter", Path(output_dir) / "merged", device="cpu")
+    merged = merge_adapter(student_name, Path(output_dir) / "adapter", Path(output_dir) / "merged",
+                          dtype=merge_dtype, device="cpu")
     summary.update(base_model=student_name, merged=str(merged))
     (Path(output_dir) / "training_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf8")
     return summary
