@@ -64,3 +64,25 @@ def test_official_output_and_traces(labeller, tmp_path):
     trace = json.loads((tmp_path / "traces.jsonl").read_text().splitlines()[0])
     assert [m["role"] for m in trace["messages"]] == ["user", "assistant"]
     assert json.loads(trace["messages"][1]["content"])["at"] in ("TRUE", "PROBABLE", "FALSE")
+
+
+def test_annotate_command_resumes_and_writes_official_jsonl(tiny_models, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_dgemma.cli import app
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(HIPE_RECORDS["en"]) + "\n", encoding="utf8")
+    args = ["annotate", str(source), "--cache", str(tmp_path / "cache.jsonl"), "--output-dir", str(tmp_path / "out"),
+            "--traces", str(tmp_path / "traces.jsonl"), "--model", str(tiny_models["teacher"]), "--device", "cpu",
+            "--max-new-tokens", "4", "--include-fallback"]
+    first = CliRunner().invoke(app, args + ["--limit", "2"])
+    assert first.exit_code == 0, first.output
+    assert "stopped at --limit" in first.output and "Parser:" in first.output
+    second = CliRunner().invoke(app, args)
+    assert second.exit_code == 0, second.output
+    n = len(HIPE_RECORDS["en"]["sampled_pairs"])
+    assert f"{n - 2} pairs annotated, 2 already in" in second.output
+    out = [json.loads(line) for line in (tmp_path / "out" / "in.jsonl").read_text().splitlines()]
+    assert is_valid(out[0]) and all(p["at"] is not None for p in out[0]["sampled_pairs"])
+    assert len((tmp_path / "traces.jsonl").read_text().splitlines()) == n
