@@ -11,7 +11,7 @@ import json
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Dict, Iterable, Optional, Union
 
 from ..labels import AT_LABELS, IS_AT_LABELS
 from .labeller import RelationLabeller
