@@ -71,9 +71,10 @@ def visualize_cli(
     model: str = typer.Option("baseline", "--model", "-m", help="Pipeline with dgemma_relations, or 'baseline'"),
     out: Path = typer.Option(Path("relations.html"), "--out", "-o", help="HTML file to write"),
     ner: Optional[Path] = typer.Option(None, "--ner", help="Add this trained recogniser before the relations (for raw text)"),
+    grouper: str = typer.Option("spacy_dgemma.group_mentions.v1", "--grouper", help="Mention grouping for raw text ('' keeps the pipeline's)"),
 ) -> None:
     """Render documents as self-contained HTML: persons/places highlighted, relations in a table."""
-    from ..ner.pipeline import add_recogniser, read_inputs
+    from ..ner.pipeline import add_recogniser, read_inputs, set_grouper
     from ..visualize import render_html
 
     for path in inputs:
@@ -84,6 +85,8 @@ def visualize_cli(
     nlp = load_pipeline(model)
     if ner is not None:
         add_recogniser(nlp, ner)
+    if grouper:
+        set_grouper(nlp, grouper)
     docs = list(nlp.pipe(read_inputs(inputs, nlp)))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_html(docs), encoding="utf8")
