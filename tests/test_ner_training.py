@@ -115,3 +115,20 @@ def test_set_grouper_groups_raw_text_mentions():
     set_grouper(nlp)
     after = {r.person_id for r in nlp(doc)._.relations}
     assert len(before) == 2 and after == {"person:raymond poincare"}
+
+
+def test_cli_convert_and_evaluate_ner(tiny_ner, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_dgemma.cli import app
+
+    runner = CliRunner()
+    tsv = _tsv(tmp_path / "in.tsv", n_docs=2)
+    result = runner.invoke(app, ["convert-ner", str(tsv), str(tmp_path / "out"), "--heldout-fraction", "0"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "train.spacy").exists()
+    result = runner.invoke(app, ["evaluate-ner", str(tiny_ner), str(tmp_path / "out" / "train.spacy")])
+    assert result.exit_code == 0, result.output
+    assert "fr/test" in result.output and "1.000" in result.output
+    bad = runner.invoke(app, ["convert-ner", str(tmp_path / "nothing"), str(tmp_path / "o2")])
+    assert bad.exit_code == 2
