@@ -132,3 +132,11 @@ def test_cli_convert_and_evaluate_ner(tiny_ner, tmp_path):
     assert "fr/test" in result.output and "1.000" in result.output
     bad = runner.invoke(app, ["convert-ner", str(tmp_path / "nothing"), str(tmp_path / "o2")])
     assert bad.exit_code == 2
+
+
+def test_second_recogniser_is_refused(tiny_ner):
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("dgemma_relations")
+    add_recogniser(nlp, tiny_ner)
+    with pytest.raises(ValueError, match="already has a component 'ner'"):
+        add_recogniser(nlp, tiny_ner)

@@ -19,6 +19,8 @@ def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_N
     ner_model: a pipeline with an ``ner`` component (e.g. ``training/ner/model-best``).
     name: the name of the component in `nlp`.
     """
+    if name in nlp.pipe_names:
+        raise ValueError(f"The pipeline already has a component {name!r}; leave out the extra recogniser (--ner)")
     source = spacy.load(ner_model)
     if "ner" not in source.pipe_names:
         raise ValueError(f"{ner_model}: no 'ner' component (its pipes: {', '.join(source.pipe_names)}); train one with training/ner.cfg")
