@@ -25,6 +25,15 @@ def _tsv_files(path: Path) -> List[Path]:
     return files
 
 
+def _add_recogniser(nlp, ner: Path) -> None:
+    from ..ner.pipeline import add_recogniser
+
+    try:
+        add_recogniser(nlp, ner)
+    except (OSError, ValueError) as err:
+        msg.fail(f"{ner}: {str(err).splitlines()[0]}", exits=2)
+
+
 @app.command("convert-ner")
 def convert_ner_cli(
     input_path: Path = typer.Argument(DEFAULT_NER_DATA, help="HIPE-2022 .tsv file or folder"),
@@ -74,7 +83,7 @@ def visualize_cli(
     grouper: str = typer.Option("spacy_dgemma.group_mentions.v1", "--grouper", help="Mention grouping for raw text ('' keeps the pipeline's)"),
 ) -> None:
     """Render documents as self-contained HTML: persons/places highlighted, relations in a table."""
-    from ..ner.pipeline import add_recogniser, read_inputs, set_grouper
+    from ..ner.pipeline import read_inputs, set_grouper
     from ..visualize import render_html
 
     for path in inputs:
@@ -84,7 +93,7 @@ def visualize_cli(
             msg.fail(f"{path}: give HIPE-2026 .jsonl or plain .txt files", exits=2)
     nlp = load_pipeline(model)
     if ner is not None:
-        add_recogniser(nlp, ner)
+        _add_recogniser(nlp, ner)
     if grouper:
         set_grouper(nlp, grouper)
     docs = list(nlp.pipe(read_inputs(inputs, nlp)))
@@ -106,13 +115,13 @@ def evaluate_raw_cli(
 ) -> None:
     """Relations from raw text (predicted entities) beside relations from the gold mentions, per file."""
     from ..hipe.read import read_docs
-    from ..ner.pipeline import add_recogniser, set_grouper
+    from ..ner.pipeline import set_grouper
     from ..ner.raw_eval import gold_entity_record, raw_text_record
     from ..scorer import average_scores, score_documents
 
     nlp = load_pipeline(model)
     if ner is not None:
-        add_recogniser(nlp, ner)
+        _add_recogniser(nlp, ner)
     set_grouper(nlp, grouper, max_pairs)
     skip = set(exclude.read_text(encoding="utf8").split()) if exclude else set()
     rows, raw_scores, given_scores = [], {}, {}
