@@ -9,10 +9,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 COMPACT_MODEL = REPO / "training" / "compact" / "model-best"
+NER_MODEL = REPO / "training" / "ner" / "model-best"
 
 # (script, arguments, what it needs)
 BENCHMARKS = [
     ("compact_throughput.py", ["--model", str(COMPACT_MODEL)], COMPACT_MODEL),
+    ("pipeline_speed.py", ["--model", str(COMPACT_MODEL), "--ner", str(NER_MODEL)], NER_MODEL),
+    ("prefix_cache.py", [], REPO / "benchmarks" / "prefix_cache.py"),
 ]
 
 
@@ -20,7 +23,7 @@ def main() -> int:
     failures = 0
     for script, args, needs in BENCHMARKS:
         if not needs.exists():
-            print(f"Skipping {script}: {needs} not found (run `spacy project run cpu` first)")
+            print(f"Skipping {script}: {needs} not found (run `spacy project run cpu`, and `ner` for the recogniser)")
             continue
         print(f"=== {script} ===", flush=True)
         failures += subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args], cwd=REPO).returncode != 0
