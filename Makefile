@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all benchmark benchmark-prefix-cache clean chromium
+.PHONY: install demo test benchmark benchmark-prefix-cache clean chromium
 
 install: $(STAMP)
 
