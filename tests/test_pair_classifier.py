@@ -181,3 +181,65 @@ def test_features_of_raw_text_use_all_mentions_of_the_pairs():
     between = NUMBER_NAMES.index("places_between")
     assert feats["place:london"].numbers[nearest] == 1.0 and feats["place:paris"].numbers[nearest] == 0.0
     assert feats["place:paris"].numbers[between] > 0.0
+
+
+LINEAR = {"@architectures": "spacy_dgemma.PairClassifier.v1", "width": 0, "hidden_width": 0, "dropout": 0.0}
+
+
+def test_linear_numbers_only_model_learns_and_round_trips(tmp_path):
+    """width = 0, hidden_width = 0 (training/compact.cfg): linear heads of the numeric features."""
+    fix_random_seed(0)
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("dgemma_relations", config={"model": LINEAR})
+    model = nlp.get_pipe("dgemma_relations").model
+    examples = _examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    assert model.layers[-2].get_dim("nI") == N_NUMBERS  # no token windows, no hidden layer
+    assert not any(layer.name == "hashembed" for layer in model.walk())
+    optimizer.learn_rate = 0.05
+    losses = []
+    for _ in range(60):
+        step = {}
+        nlp.update(examples, sgd=optimizer, losses=step)
+        losses.append(step["dgemma_relations"])
+    assert losses[-1] < losses[0] / 2
+    before = list(nlp.pipe(_inputs(nlp)))
+    assert _scores(before).shape == (len(_gold()), 5)
+    assert numpy.isfinite(_scores(before)).all()
+    # The features of the two documents distinguish most pairs: the model fits most labels.
+    assert sum(a == b for a, b in zip(_labels(before), _gold())) >= 0.7 * len(_gold())
+    nlp.to_disk(tmp_path / "linear")
+    after = list(spacy.load(tmp_path / "linear").pipe(_inputs(nlp)))
+    numpy.testing.assert_allclose(_scores(after), _scores(before), atol=1e-5)
+
+
+def test_compact_config_is_the_linear_model():
+    from spacy.util import load_config
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).parent.parent / "training" / "compact.cfg")
+    model_cfg = cfg["components"]["dgemma_relations"]["model"]
+    assert model_cfg["width"] == 0 and model_cfg["hidden_width"] == 0 and model_cfg["baseline_features"]
+
+
+def test_baseline_features_append_the_rule_evidence(blank_nlps):
+    from spacy_dgemma.ml.pair_features import BASELINE_NAMES, N_BASELINE
+
+    nlp = blank_nlps["en"]
+    doc = build_hipe_doc(nlp, HIPE_RECORDS["en"])
+    pairs = spacy.registry.misc.get("spacy_dgemma.pair_candidates.v1")()(doc)
+    plain = featurize([(doc, pairs)])
+    extended = featurize([(doc, pairs)], baseline=True)
+    assert all(f.numbers.shape == (N_NUMBERS + N_BASELINE,) for f in extended)
+    for p, e in zip(plain, extended):
+        numpy.testing.assert_array_equal(e.numbers[:N_NUMBERS], p.numbers)
+        assert e.numbers[N_NUMBERS : N_NUMBERS + 5].sum() == 1.0  # one evidence tier
+    value = lambda f, name: f.numbers[N_NUMBERS + BASELINE_NAMES.index(name)]  # noqa: E731
+    # "Mr. John Smith arrived in London" under the dateline "LONDON": strong evidence.
+    assert value(extended[0], "tier_strong") == 1.0 and value(extended[0], "rule_dateline") == 1.0
+    # The person of the last pair is not in the text.
+    assert value(extended[-1], "tier_not_found") == 1.0
+    model = build_pair_classifier(width=0, hidden_width=0, baseline_features=True)
+    model.initialize()
+    assert model.layers[-1].get_dim("nI") == N_NUMBERS + N_BASELINE
+    assert model.predict([(doc, pairs)]).scores.shape == (len(pairs), 5)

@@ -272,12 +272,55 @@ def _year_features(put, context: str, year: Optional[int]) -> None:
     put("year_after_date", float(any(y > year for y in years)))
 
 
-def featurize(doc_pairs: Sequence[Tuple[Doc, Sequence[CandidatePair]]], window: int = 4, max_between: int = 30) -> List[PairFeatures]:
-    """Features of every pair of every Doc, in order."""
+# Numbers read off the rule baseline (``spacy_dgemma.ProximityBaseline.v1``): its evidence tier
+# (one-hot), its soft decision and its cues. Appended to ``numbers`` when asked for.
+BASELINE_TIERS = ("not_found", "strong", "adjacent", "near", "far")
+BASELINE_NAMES = (
+    tuple(f"tier_{name}" for name in BASELINE_TIERS)
+    + ("rule_at_true", "rule_at_probable", "rule_at_false", "rule_is_at_true", "rule_is_at_false")
+    + ("rule_presence_cue", "rule_birth_cue", "rule_recent_cue", "rule_preposition", "rule_dateline")
+)
+N_BASELINE = len(BASELINE_NAMES)
+
+
+def baseline_numbers(doc: Doc, pairs: Sequence[CandidatePair]) -> numpy.ndarray:
+    """(len(pairs), N_BASELINE) numbers from the rule baseline's evidence for each pair."""
+    from .baseline import _word_positions, decide, pair_evidence, sentence_ids, tier
+
+    out = numpy.zeros((len(pairs), N_BASELINE), dtype="f")
+    if not pairs:
+        return out
+    sent_ids, positions = sentence_ids(doc), _word_positions(doc)
+    n_tiers = len(BASELINE_TIERS)
+    for i, pair in enumerate(pairs):
+        evidence = pair_evidence(doc, pair, sent_ids, positions)
+        out[i, BASELINE_TIERS.index(tier(evidence))] = 1.0
+        out[i, n_tiers : n_tiers + 5] = decide(evidence)[0]
+        out[i, n_tiers + 5 :] = [
+            bool(evidence.presence_cues), bool(evidence.birth_cues), bool(evidence.recent_cues),
+            evidence.preposition is not None, evidence.dateline,
+        ]
+    return out
+
+
+def featurize(
+    doc_pairs: Sequence[Tuple[Doc, Sequence[CandidatePair]]],
+    window: int = 4,
+    max_between: int = 30,
+    baseline: bool = False,
+) -> List[PairFeatures]:
+    """Features of every pair of every Doc, in order.
+
+    baseline: append the rule baseline's numbers (``BASELINE_NAMES``) to each pair's numbers.
+    """
     out: List[PairFeatures] = []
     for doc, pairs in doc_pairs:
         if not pairs:
             continue
         ctx = DocContext(doc, pairs)
-        out.extend(pair_features(ctx, pair, window, max_between) for pair in pairs)
+        feats = [pair_features(ctx, pair, window, max_between) for pair in pairs]
+        if baseline:
+            for f, extra in zip(feats, baseline_numbers(doc, pairs)):
+                f.numbers = numpy.concatenate([f.numbers, extra])
+        out.extend(feats)
     return out
