@@ -130,3 +130,35 @@ def test_newseye_glued_line_ends_become_newlines(tmp_path):
     assert doc.text == "gestern\nvor Jahrgang.\nSamstag, 1.000"
     other = next(read_docs([path], spacy.blank("xx").vocab, glued_line_ends=()))
     assert other.text == "gesternvor Jahrgang.Samstag, 1.000"
+
+
+def test_long_documents_without_any_tag_are_left_out(tmp_path):
+    # A 1,200-token page without a single tag is unannotated, not name-free; a short untagged
+    # document and a long one with only an org tag are kept.
+    untagged_long = [_row(f"Wort{i}") for i in range(1200)]
+    untagged_short = [_row("Rien"), _row("ici"), _row(".", "O", "EndOfSentence")]
+    org_only = [_row("Banque", "B-org")] + [_row(f"mot{i}") for i in range(1199)]
+    lines = [
+        HEADER,
+        *_doc_lines("page-empty", untagged_long, "newseye", "de"),
+        *_doc_lines("short-empty", untagged_short),
+        *_doc_lines("org-only", org_only),
+    ]
+    path = tmp_path / "HIPE-2022-unannotated.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    out = tmp_path / "out"
+    stats = convert_hipe2022([path], out, heldout_fraction=0.0)
+    assert stats["train"]["de docs"] == 0 and stats["train"]["fr docs"] == 2
+    assert (out / "unannotated.tsv").read_text(encoding="utf8") == f"{path.name}\tpage-empty\n"
+    kept = convert_hipe2022([path], tmp_path / "all", heldout_fraction=0.0, skip_unannotated=False)
+    assert kept["train"]["de docs"] == 1
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/hipe2022-ner is not beside the repo")
+def test_shared_newseye_de_unannotated_pages_are_found():
+    from spacy_dgemma.ner.hipe2022 import is_unannotated
+
+    path = SHARED / "HIPE-2022-v2.1-newseye-dev-de.tsv"
+    docs = list(read_docs([path], spacy.blank("xx").vocab))
+    empty = sorted(d.user_data["hipe2022"]["document_id"] for d in docs if is_unannotated(d))
+    assert empty == ["dev_de_2", "dev_de_3", "dev_de_4", "dev_de_5", "dev_de_9"]

@@ -8,7 +8,7 @@ from typing import Dict, Iterable, List, Mapping
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from .hipe2022 import DEFAULT_LABEL_MAP, USER_DATA_KEY, read_docs
+from .hipe2022 import DEFAULT_LABEL_MAP, USER_DATA_KEY, is_unannotated, read_docs
 
 logger = logging.getLogger("spacy_dgemma")
 
@@ -28,6 +28,7 @@ def convert_hipe2022(
     lang: str = "xx",
     label_map: Mapping[str, str] = DEFAULT_LABEL_MAP,
     rejoin_hyphens: bool = True,
+    skip_unannotated: bool = True,
 ) -> Dict[str, Counter]:
     """Write ``train.spacy``, ``heldout.spacy``, ``heldout-sample.spacy`` and ``{train,heldout}-{lang}.spacy``.
 
@@ -38,6 +39,8 @@ def convert_hipe2022(
     lang: language of the blank pipeline whose vocab/tokenizer the Docs use.
     label_map: coarse type → entity label (unmapped types are dropped).
     rejoin_hyphens: rejoin words hyphenated across a line end.
+    skip_unannotated: leave out long documents without any entity tag (`is_unannotated`),
+        listed in ``unannotated.tsv``.
     RETURNS: per part ("train"/"heldout"), counts of documents, words and entities by language.
     """
     paths = sorted(Path(p) for p in paths)
@@ -49,8 +52,12 @@ def convert_hipe2022(
     parts: Dict[str, List[Doc]] = {"train": [], "heldout": []}
     heldout_ids: List[str] = []
     stats: Dict[str, Counter] = {"train": Counter(), "heldout": Counter()}
+    skipped: List[str] = []
     for doc in read_docs(paths, nlp.vocab, label_map, rejoin_hyphens):
         meta = doc.user_data[USER_DATA_KEY]
+        if skip_unannotated and is_unannotated(doc):
+            skipped.append(f"{meta['path']}\t{meta['document_id']}")
+            continue
         part = "heldout" if is_heldout(meta["document_id"], heldout_fraction) else "train"
         parts[part].append(doc)
         if part == "heldout":
@@ -68,6 +75,7 @@ def convert_hipe2022(
     # A quarter of the held-out documents, for the evaluations during training (they are slow).
     _write(parts["heldout"][::4], output_dir / "heldout-sample.spacy")
     (output_dir / "heldout.tsv").write_text("\n".join(heldout_ids) + "\n", encoding="utf8")
+    (output_dir / "unannotated.tsv").write_text("".join(f"{s}\n" for s in skipped), encoding="utf8")
     return stats
 
 

@@ -36,6 +36,11 @@ _GLUE_START = re.compile(r"^[^\W\d_]")
 # unmarked persons must not teach the recogniser that names are "outside".
 DEFAULT_UNANNOTATED: Dict[str, Tuple[str, ...]] = {"topres19th": ("pers",)}
 USER_DATA_KEY = "hipe2022"
+# A document this long without a single entity tag (of any type, org/prod/time included) is
+# taken as not annotated rather than as a text without names: newseye-de has ten such pages
+# (1,751-7,633 tokens each, about 33k tokens, with plenty of names), letemps three.
+# `dgemma convert-ner` leaves them out of both parts.
+UNANNOTATED_MIN_TOKENS = 1000
 _META = re.compile(r"#\s*([\w-]+):([\w-]+)\s*=\s*(.*)$")
 
 
@@ -266,6 +271,7 @@ def document_to_doc(
         "language": document.language,
         "dataset": document.dataset,
         "path": Path(document.path).name,
+        "n_tagged": sum(t.tag not in ("O", "_", "") for t in document.tokens),
     }
     return doc
 
@@ -301,6 +307,13 @@ def _unmarked_names(doc: Doc, ents: List[Span]) -> List[Span]:
         for i, token in enumerate(doc)
         if i not in inside and token.text[:1].isupper()
     ]
+
+
+def is_unannotated(doc: Doc, min_tokens: int = UNANNOTATED_MIN_TOKENS) -> bool:
+    """Whether a Doc from `document_to_doc` is a long document without any entity tag."""
+    meta = doc.user_data.get(USER_DATA_KEY, {})
+    n_words = sum(not t.is_space for t in doc)
+    return meta.get("n_tagged", 1) == 0 and n_words >= min_tokens
 
 
 def read_docs(
