@@ -162,3 +162,15 @@ def test_shared_newseye_de_unannotated_pages_are_found():
     docs = list(read_docs([path], spacy.blank("xx").vocab))
     empty = sorted(d.user_data["hipe2022"]["document_id"] for d in docs if is_unannotated(d))
     assert empty == ["dev_de_2", "dev_de_3", "dev_de_4", "dev_de_5", "dev_de_9"]
+
+
+def test_convert_holds_out_given_document_ids(tsv, tmp_path):
+    everything = convert_hipe2022([tsv], tmp_path / "all", heldout_fraction=0.0)
+    nlp = spacy.blank("xx")
+    first_id = next(DocBin().from_disk(tmp_path / "all" / "train.spacy").get_docs(nlp.vocab)).user_data["hipe2022"]["document_id"]
+    stats = convert_hipe2022([tsv], tmp_path / "out", heldout_fraction=0.0, hold_out_ids={first_id})
+    assert sum(v for k, v in stats["heldout"].items() if k.endswith(" docs")) == 1
+    assert sum(v for k, v in stats["train"].items() if k.endswith(" docs")) == sum(
+        v for k, v in everything["train"].items() if k.endswith(" docs")
+    ) - 1
+    assert first_id in (tmp_path / "out" / "heldout.tsv").read_text(encoding="utf8")

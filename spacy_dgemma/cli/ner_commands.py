@@ -34,17 +34,26 @@ def _add_recogniser(nlp, ner: Path) -> None:
         msg.fail(f"{ner}: {str(err).splitlines()[0]}", exits=2)
 
 
+@exits_on_bad_input
+def _document_ids(paths: List[Path]) -> set:
+    from ..hipe.read import iter_records
+
+    return {line.record["document_id"] for line in iter_records(paths, validate=False)} if paths else set()
+
+
 @app.command("convert-ner")
 def convert_ner_cli(
     input_path: Path = typer.Argument(DEFAULT_NER_DATA, help="HIPE-2022 .tsv file or folder"),
     output_dir: Path = typer.Argument(Path("corpus/ner"), help="Folder for train/heldout DocBins"),
     heldout_fraction: float = typer.Option(DEFAULT_HELDOUT_FRACTION, "--heldout-fraction", help="Share of documents held out (by a hash of the id)"),
     lang: str = typer.Option("xx", "--lang", help="Language of the tokenizer/vocab"),
+    hold_out: List[Path] = typer.Option([], "--hold-out", help="HIPE-2026 .jsonl file(s) whose documents are always held out (e.g. your dev split)"),
 ) -> None:
     """Convert HIPE-2022 NER TSV files to DocBins: a training part and a held-out part, by document."""
     if not 0.0 <= heldout_fraction < 1.0:
         msg.fail("--heldout-fraction must be in [0, 1)", exits=2)
-    stats = convert_hipe2022(_tsv_files(input_path), output_dir, heldout_fraction, lang=lang)
+    hold_out_ids = _document_ids(hold_out)
+    stats = convert_hipe2022(_tsv_files(input_path), output_dir, heldout_fraction, lang=lang, hold_out_ids=hold_out_ids)
     for part, counts in stats.items():
         msg.info(f"{part}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     msg.good(f"Wrote {output_dir}/train.spacy and {output_dir}/heldout.spacy (held-out ids: heldout.tsv)")

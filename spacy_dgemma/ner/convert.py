@@ -3,7 +3,7 @@ import hashlib
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping
+from typing import Collection, Dict, Iterable, List, Mapping
 
 import spacy
 from spacy.tokens import Doc, DocBin
@@ -29,6 +29,7 @@ def convert_hipe2022(
     label_map: Mapping[str, str] = DEFAULT_LABEL_MAP,
     rejoin_hyphens: bool = True,
     skip_unannotated: bool = True,
+    hold_out_ids: Collection[str] = (),
 ) -> Dict[str, Counter]:
     """Write ``train.spacy``, ``heldout.spacy``, ``heldout-sample.spacy`` and ``{train,heldout}-{lang}.spacy``.
 
@@ -41,6 +42,8 @@ def convert_hipe2022(
     rejoin_hyphens: rejoin words hyphenated across a line end.
     skip_unannotated: leave out long documents without any entity tag (`is_unannotated`),
         listed in ``unannotated.tsv``.
+    hold_out_ids: document ids always put in the held-out part (e.g. the HIPE-2026 dev documents,
+        so that raw-text relation scores on dev are not flattered by NER training on them).
     RETURNS: per part ("train"/"heldout"), counts of documents, words and entities by language.
     """
     paths = sorted(Path(p) for p in paths)
@@ -58,7 +61,8 @@ def convert_hipe2022(
         if skip_unannotated and is_unannotated(doc):
             skipped.append(f"{meta['path']}\t{meta['document_id']}")
             continue
-        part = "heldout" if is_heldout(meta["document_id"], heldout_fraction) else "train"
+        held = meta["document_id"] in hold_out_ids or is_heldout(meta["document_id"], heldout_fraction)
+        part = "heldout" if held else "train"
         parts[part].append(doc)
         if part == "heldout":
             heldout_ids.append(f"{meta['path']}\t{meta['document_id']}")
