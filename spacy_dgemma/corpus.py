@@ -9,7 +9,9 @@ with other labels.
 The reader (``spacy_dgemma.HipeCorpus.v1``) yields ``Example(predicted, reference)`` where the
 reference is the gold Doc and the predicted Doc a copy of it without the labels: spaCy's own
 ``Corpus`` rebuilds the predicted Doc from the text, which would lose the mentions, the pairs
-and the metadata the relation component needs.
+and the metadata the relation component needs. Optional silver documents can be added at a
+loss weight (``silver_path``, ``silver_weight``), kept on each reference Doc for
+``DgemmaRelations.get_loss``.
 """
 import hashlib
 import random
@@ -24,7 +26,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
-from .extensions import RELATIONS_KEY, RELATIONS_USER_DATA_KEY
+from .extensions import LOSS_WEIGHT_KEY, RELATIONS_KEY, RELATIONS_USER_DATA_KEY
 from .hipe.read import DOCBIN_SUFFIX, JSONL_SUFFIX, expand_paths, iter_records, read_docbin, read_docs
 from .hipe.write import write_jsonl
 
@@ -125,34 +127,73 @@ class HipeCorpus:
     """Examples from HIPE-2026 data for `spacy train` / `nlp.evaluate`.
 
     path: a ``.spacy`` DocBin or HIPE ``.jsonl`` file, or a folder of them.
-    limit: read at most this many documents (0: all).
+    limit: read at most this many documents from `path` (and from `silver_path`) (0: all).
     shuffle: shuffle the documents on each pass (for training).
+    silver_path: optional extra (silver) documents, file or folder; those whose document id is
+        also in `path` are skipped (no document counts twice).
+    silver_weight: loss weight of the silver documents (0: they are not read); documents of
+        `path` weigh 1.0. Stored in ``reference.user_data[LOSS_WEIGHT_KEY]``.
     """
 
-    def __init__(self, path: PathLike, *, limit: int = 0, shuffle: bool = False) -> None:
+    def __init__(
+        self,
+        path: PathLike,
+        *,
+        limit: int = 0,
+        shuffle: bool = False,
+        silver_path: Optional[PathLike] = None,
+        silver_weight: float = 1.0,
+    ) -> None:
         if path is None:
             raise ValueError("HipeCorpus needs a path: set it in the config, e.g. --paths.train corpus/gold-train-en.jsonl")
+        if silver_weight < 0:
+            raise ValueError(f"HipeCorpus: silver_weight must be >= 0, got {silver_weight}")
         self.path = Path(path)
         self.limit = limit
         self.shuffle = shuffle
+        self.silver_path = Path(silver_path) if silver_path else None
+        self.silver_weight = float(silver_weight)
 
-    def __call__(self, nlp: Language) -> Iterator[Example]:
-        docs: Iterable[Doc] = read_reference_docs(self.path, nlp)
+    def _read(self, path: Path, nlp: Language, weight: float) -> List[Doc]:
+        docs: Iterable[Doc] = read_reference_docs(path, nlp)
         if self.limit:
             docs = islice(docs, self.limit)
+        docs = list(docs)
+        for doc in docs:
+            doc.user_data[LOSS_WEIGHT_KEY] = weight
+        return docs
+
+    def __call__(self, nlp: Language) -> Iterator[Example]:
+        docs = self._read(self.path, nlp, 1.0)
+        if self.silver_path is not None and self.silver_weight > 0:
+            seen = {_doc_id(doc) for doc in docs} - {None}
+            silver = self._read(self.silver_path, nlp, self.silver_weight)
+            docs += [doc for doc in silver if _doc_id(doc) is None or _doc_id(doc) not in seen]
         if self.shuffle:
-            docs = list(docs)
             random.shuffle(docs)
         for reference in docs:
             yield Example(make_predicted(reference), reference)
 
 
+def _doc_id(doc: Doc) -> Optional[str]:
+    return (doc._.hipe or {}).get("document_id")
+
+
 @registry.readers("spacy_dgemma.HipeCorpus.v1")
-def create_hipe_corpus(path: Optional[Path], limit: int = 0, shuffle: bool = False) -> Callable[[Language], Iterator[Example]]:
+def create_hipe_corpus(
+    path: Optional[Path],
+    limit: int = 0,
+    shuffle: bool = False,
+    silver_path: Optional[Path] = None,
+    silver_weight: float = 1.0,
+) -> Callable[[Language], Iterator[Example]]:
     """Read HIPE-2026 data (DocBin or JSONL, file or folder) as training/evaluation Examples.
 
     path: file or folder.
-    limit: at most this many documents (0: all).
+    limit: at most this many documents per path (0: all).
     shuffle: shuffle the documents on each pass.
+    silver_path: optional silver documents (file or folder), added at `silver_weight`;
+        documents whose id is in `path` are skipped.
+    silver_weight: their loss weight (0: not read).
     """
-    return HipeCorpus(path, limit=limit, shuffle=shuffle)
+    return HipeCorpus(path, limit=limit, shuffle=shuffle, silver_path=silver_path, silver_weight=silver_weight)

@@ -12,6 +12,8 @@ PLACES_KEY = "places"
 RELATIONS_KEY = "dgemma_relations"
 # Raw storage of the relation records in doc.user_data (plain, msgpack-safe dicts).
 RELATIONS_USER_DATA_KEY = "dgemma_relations"
+# Loss weight of a training Doc in doc.user_data (set by the reader; absent: 1.0).
+LOSS_WEIGHT_KEY = "dgemma_loss_weight"
 
 
 def register_extensions() -> None:

@@ -12,6 +12,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats2d
 
 from ..errors import Errors
+from ..extensions import LOSS_WEIGHT_KEY
 from ..labels import AT_LABELS, IS_AT_LABELS, N_AT, SCORE_COLUMNS, scores_to_dicts
 from ..ml.types import DocPairs, RelationScores
 from ..pairs import CandidatePair, PairGenerator
@@ -165,16 +166,22 @@ class DgemmaRelations(TrainablePipe):
 
         Returns the loss and its gradient with respect to the heads' logits
         (``probabilities - truth``, weighted), which is what a softmax output layer's
-        backprop expects. Pairs without a gold label get no gradient.
+        backprop expects. Pairs without a gold label get no gradient. Each pair's loss and
+        gradient are scaled by its reference Doc's loss weight (``loss_weight``: 1.0 unless
+        the reader set one, e.g. for silver documents); the mean is over labelled pairs.
         """
         doc_pairs, output = predictions
+        examples = list(examples)
         probs = self.model.ops.to_numpy(output.scores)
         truth, mask = self._gold_matrix(examples, doc_pairs)
+        doc_w = numpy.asarray(
+            [loss_weight(eg) for eg, (_, pairs) in zip(examples, doc_pairs) for _ in pairs], dtype="f"
+        ).reshape((-1, 1))
         at_w = numpy.asarray(self.cfg["at_weights"], dtype="f")
         is_at_w = numpy.asarray(self.cfg["is_at_weights"], dtype="f")
         row_w = numpy.stack(
             [(truth[:, :N_AT] * at_w).sum(1), (truth[:, N_AT:] * is_at_w).sum(1)], axis=1
-        ) * mask
+        ) * mask * doc_w
         weights = numpy.concatenate(
             [numpy.repeat(row_w[:, :1], N_AT, axis=1), numpy.repeat(row_w[:, 1:], len(IS_AT_LABELS), axis=1)], axis=1
         )
@@ -216,16 +223,25 @@ class DgemmaRelations(TrainablePipe):
         self.model.initialize(X=sample)
 
 
+def loss_weight(example: Example) -> float:
+    """The loss weight of an Example: ``reference.user_data[LOSS_WEIGHT_KEY]``, default 1.0."""
+    return float(example.reference.user_data.get(LOSS_WEIGHT_KEY, 1.0))
+
+
 def _inverse_frequency_weights(examples: List[Example]) -> Tuple[List[float], List[float]]:
-    """Per-label weights n / (k · count), so every label weighs the same in the loss."""
+    """Per-label weights n / (k · count), so every label weighs the same in the loss.
+
+    Counts are weighted by each Doc's loss weight (add-one smoothed).
+    """
     at_counts = numpy.ones(len(AT_LABELS))
     is_at_counts = numpy.ones(len(IS_AT_LABELS))
     for eg in examples:
+        weight = loss_weight(eg)
         for pair in eg.reference._.hipe_pairs or []:
             if pair.get("at") in AT_LABELS:
-                at_counts[AT_LABELS.index(pair["at"])] += 1
+                at_counts[AT_LABELS.index(pair["at"])] += weight
             if pair.get("isAt") in IS_AT_LABELS:
-                is_at_counts[IS_AT_LABELS.index(pair["isAt"])] += 1
+                is_at_counts[IS_AT_LABELS.index(pair["isAt"])] += weight
     at_w = at_counts.sum() / (len(AT_LABELS) * at_counts)
     is_at_w = is_at_counts.sum() / (len(IS_AT_LABELS) * is_at_counts)
     return [float(w) for w in at_w], [float(w) for w in is_at_w]
