@@ -10,6 +10,12 @@ seed-averaged probabilities.
 
     python scripts/cv_compact.py training/compact.cfg corpus/split --seeds 0,1 --epochs 20 \
         --set components.dgemma_relations.model.baseline_features=false
+
+``--silver-weights 0,0.1`` repeats the CV for each weight with the silver train documents
+(``silver-train-{lang}.jsonl``, minus any gold document id) added to every training fold at
+that loss weight; the held-out folds are gold only. ``--alphas 0,0.5`` also scores each
+setting with a prior correction at decision time: argmax of p(c|x) / p_train(c)^alpha per
+head, p_train being the label frequencies of the fold's gold training documents.
 """
 import hashlib
 import json
@@ -26,6 +32,7 @@ from thinc.api import fix_random_seed
 
 import spacy_dgemma.ml.pair_classifier as pair_classifier
 from spacy_dgemma.corpus import make_predicted
+from spacy_dgemma.extensions import LOSS_WEIGHT_KEY
 from spacy_dgemma.hipe.read import read_docs
 from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS, N_AT
 from spacy_dgemma.scorer import macro_recall
@@ -36,14 +43,14 @@ _FEATURIZE = pair_classifier.featurize
 
 
 def _cached_featurize(doc_pairs, window=4, max_between=30, baseline=False):
-    """The features of a Doc are computed once per run (the Docs stay alive in the cache)."""
+    """The features of a document are computed once per run (keyed by its id: `nlp.update` copies Docs)."""
     out = []
     for doc, pairs in doc_pairs:
         if pairs:
-            key = (id(doc), window, max_between, len(pairs), baseline)
+            key = (doc._.hipe["document_id"], len(doc), window, max_between, len(pairs), baseline)
             if key not in _CACHE:
-                _CACHE[key] = (_FEATURIZE([(doc, pairs)], window, max_between, baseline), doc)
-            out.extend(_CACHE[key][0])
+                _CACHE[key] = _FEATURIZE([(doc, pairs)], window, max_between, baseline)
+            out.extend(_CACHE[key])
     return out
 
 
@@ -57,23 +64,49 @@ def folds_of(docs: List[Tuple[str, spacy.tokens.Doc]], k: int) -> List[int]:
     return fold
 
 
-def score(langs, golds, probs) -> Tuple[float, Dict[str, float]]:
+def decide(rows: numpy.ndarray, log_prior: numpy.ndarray, alpha: float) -> List[Tuple[int, int]]:
+    """(at, isAt) label indices: argmax per head of log p − alpha · log prior."""
+    z = numpy.log(numpy.clip(rows, 1e-8, 1.0)) - alpha * log_prior
+    return [(int(numpy.argmax(r[:N_AT])), int(numpy.argmax(r[N_AT:]))) for r in z]
+
+
+def score(langs, golds, probs, log_priors=None, alpha: float = 0.0) -> Tuple[float, Dict[str, float]]:
     per = {}
+    if log_priors is None:
+        log_priors = [numpy.zeros(len(AT_LABELS) + len(IS_AT_LABELS))] * len(langs)
     for lang in sorted(set(langs)):
         g = [x for l, gs in zip(langs, golds) if l == lang for x in gs]
-        p = [x for l, ps in zip(langs, probs) if l == lang for x in ps]
-        at = macro_recall([AT_LABELS[a] for a, _ in g], [AT_LABELS[int(numpy.argmax(r[:N_AT]))] for r in p])
-        is_at = macro_recall([IS_AT_LABELS[b] for _, b in g], [IS_AT_LABELS[int(numpy.argmax(r[N_AT:]))] for r in p])
+        p = [x for l, ps, lp in zip(langs, probs, log_priors) if l == lang for x in decide(ps, lp, alpha)]
+        at = macro_recall([AT_LABELS[a] for a, _ in g], [AT_LABELS[a] for a, _ in p])
+        is_at = macro_recall([IS_AT_LABELS[b] for _, b in g], [IS_AT_LABELS[b] for _, b in p])
         per[lang] = (at + is_at) / 2
     return float(numpy.mean(list(per.values()))), per
 
 
+def fold_log_priors(golds, fold, k) -> List[numpy.ndarray]:
+    """Per document: log label frequencies (add-one) of the gold pairs outside its fold."""
+    out = []
+    for f in range(k):
+        counts = numpy.ones(len(AT_LABELS) + len(IS_AT_LABELS))
+        for gs, g in zip(golds, fold):
+            if g != f:
+                for a, b in gs:
+                    counts[a] += 1
+                    counts[N_AT + b] += 1
+        counts[:N_AT] /= counts[:N_AT].sum()
+        counts[N_AT:] /= counts[N_AT:].sum()
+        out.append(numpy.log(counts))
+    return [out[g] for g in fold]
+
+
 def main(
     config: Path = typer.Argument(..., help="Training config, e.g. training/compact.cfg"),
-    split_dir: Path = typer.Argument(..., help="Folder with gold-train-{lang}.jsonl"),
+    split_dir: Path = typer.Argument(..., help="Folder with gold-train-{lang}.jsonl (and silver-train-{lang}.jsonl)"),
     seeds: str = typer.Option("0,1", help="Comma-separated seeds"),
     epochs: int = typer.Option(6, help="Epochs (scores are printed after each)"),
     k: int = typer.Option(5, help="Folds"),
+    silver_weights: str = typer.Option("0", help="Comma-separated loss weights of the silver train documents (0: gold only)"),
+    alphas: str = typer.Option("0", help="Comma-separated prior-correction exponents scored at decision time"),
     overrides: List[str] = typer.Option([], "--set", help="Config override key=value (JSON value)"),
 ) -> None:
     pair_classifier.featurize = _cached_featurize
@@ -86,6 +119,17 @@ def main(
     drop = cfg["training"]["dropout"]
     vocab_nlp = spacy.blank("xx")
     docs = [(lang, d) for lang in LANGS for d in read_docs(split_dir / f"gold-train-{lang}.jsonl", vocab=vocab_nlp.vocab)]
+    gold_ids = {d._.hipe["document_id"] for _, d in docs}
+    for lang in LANGS:
+        dev = split_dir / f"gold-dev-{lang}.jsonl"
+        if dev.exists():
+            gold_ids.update(d._.hipe["document_id"] for d in read_docs(dev, vocab=vocab_nlp.vocab))
+    weights = [float(w) for w in silver_weights.split(",")]
+    silver = []
+    if any(weights):
+        for lang in LANGS:
+            silver += [d for d in read_docs(split_dir / f"silver-train-{lang}.jsonl", vocab=vocab_nlp.vocab) if d._.hipe["document_id"] not in gold_ids]
+        typer.echo(f"{len(silver)} silver train documents", err=True)
     fold = folds_of(docs, k)
     langs = [l for l, _ in docs]
     nlp0 = load_model_from_config(cfg, auto_fill=True)
@@ -94,38 +138,48 @@ def main(
     for _, ref in docs:
         gold = ref._.hipe_pairs or []
         golds.append([(AT_LABELS.index(gold[p.pair_index]["at"]), IS_AT_LABELS.index(gold[p.pair_index]["isAt"])) for p in pipe0.candidates(make_predicted(ref))])
-    results = {}
-    for seed in [int(s) for s in seeds.split(",")]:
-        probs: List[List] = [[None] * epochs for _ in docs]
-        for f in range(k):
-            fix_random_seed(seed)
-            random.seed(seed)
-            nlp = load_model_from_config(cfg, auto_fill=True)
-            pipe = nlp.get_pipe("dgemma_relations")
-            train = [Example(make_predicted(d), d) for (_, d), g in zip(docs, fold) if g != f]
-            held = [i for i, g in enumerate(fold) if g == f]
-            held_docs = [make_predicted(docs[i][1]) for i in held]
-            optimizer = nlp.initialize(lambda: train)
+    log_priors = fold_log_priors(golds, fold, k)
+    for weight in weights:
+        for d in silver:
+            d.user_data[LOSS_WEIGHT_KEY] = weight
+        extra = [Example(make_predicted(d), d) for d in silver] if weight > 0 else []
+        results = {}
+        for seed in [int(s) for s in seeds.split(",")]:
+            probs: List[List] = [[None] * epochs for _ in docs]
+            for f in range(k):
+                fix_random_seed(seed)
+                random.seed(seed)
+                nlp = load_model_from_config(cfg, auto_fill=True)
+                pipe = nlp.get_pipe("dgemma_relations")
+                train = [Example(make_predicted(d), d) for (_, d), g in zip(docs, fold) if g != f] + extra
+                held = [i for i, g in enumerate(fold) if g == f]
+                held_docs = [make_predicted(docs[i][1]) for i in held]
+                optimizer = nlp.initialize(lambda: train)
+                for epoch in range(epochs):
+                    random.shuffle(train)
+                    for batch in minibatch(train, batch_size):
+                        pipe.update(batch, drop=drop, sgd=optimizer)  # = nlp.update for this one-pipe pipeline, without copying the Docs
+                    with nlp.use_params(optimizer.averages):
+                        scores = pipe.model.ops.to_numpy(pipe.predict(held_docs)[1].scores) if any(golds[i] for i in held) else numpy.zeros((0, 5))
+                    row = 0
+                    for i in held:
+                        probs[i][epoch] = scores[row : row + len(golds[i])]
+                        row += len(golds[i])
+                typer.echo(f"silver weight {weight} seed {seed} fold {f} done", err=True)
+            results[seed] = probs
+        for alpha in [float(a) for a in alphas.split(",")]:
+            typer.echo(f"silver weight {weight}, alpha {alpha}:")
             for epoch in range(epochs):
-                random.shuffle(train)
-                for batch in minibatch(train, batch_size):
-                    nlp.update(batch, drop=drop, sgd=optimizer)
-                with nlp.use_params(optimizer.averages):
-                    scores = pipe.model.ops.to_numpy(pipe.predict(held_docs)[1].scores) if any(golds[i] for i in held) else numpy.zeros((0, 5))
-                row = 0
-                for i in held:
-                    probs[i][epoch] = scores[row : row + len(golds[i])]
-                    row += len(golds[i])
-            typer.echo(f"seed {seed} fold {f} done", err=True)
-        results[seed] = probs
-    for epoch in range(epochs):
-        per_seed = [score(langs, golds, [p[epoch] for p in probs])[0] for probs in results.values()]
-        avg, per = score(langs, golds, [numpy.mean([results[s][i][epoch] for s in results], 0) for i in range(len(docs))])
-        langs_txt = " ".join(f"{l} {v:.3f}" for l, v in per.items())
-        typer.echo(
-            f"epoch {epoch + 1}: seeds " + " ".join(f"{v:.3f}" for v in per_seed)
-            + f" | mean {numpy.mean(per_seed):.3f} ± {numpy.std(per_seed):.3f} | seed-averaged {avg:.3f} ({langs_txt})"
-        )
+                seed_scores = [score(langs, golds, [p[epoch] for p in probs], log_priors, alpha) for probs in results.values()]
+                per_seed = [total for total, _ in seed_scores]
+                per_lang = {l: numpy.mean([per[l] for _, per in seed_scores]) for l in LANGS}
+                avg, per = score(langs, golds, [numpy.mean([results[s][i][epoch] for s in results], 0) for i in range(len(docs))], log_priors, alpha)
+                typer.echo(
+                    f"epoch {epoch + 1}: seeds " + " ".join(f"{v:.3f}" for v in per_seed)
+                    + f" | mean {numpy.mean(per_seed):.3f} ± {numpy.std(per_seed):.3f} ("
+                    + " ".join(f"{l} {v:.3f}" for l, v in per_lang.items())
+                    + f") | seed-averaged {avg:.3f} (" + " ".join(f"{l} {v:.3f}" for l, v in per.items()) + ")"
+                )
 
 
 if __name__ == "__main__":
