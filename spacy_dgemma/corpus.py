@@ -129,8 +129,8 @@ class HipeCorpus:
     path: a ``.spacy`` DocBin or HIPE ``.jsonl`` file, or a folder of them.
     limit: read at most this many documents from `path` (and from `silver_path`) (0: all).
     shuffle: shuffle the documents on each pass (for training).
-    silver_path: optional extra (silver) documents, file or folder; those whose document id is
-        also in `path` are skipped (no document counts twice).
+    silver_path: optional extra (silver) documents, file or folder (an empty folder adds none);
+        those whose document id is also in `path` are skipped (no document counts twice).
     silver_weight: loss weight of the silver documents (0: they are not read); documents of
         `path` weigh 1.0. Stored in ``reference.user_data[LOSS_WEIGHT_KEY]``.
     """
@@ -165,7 +165,7 @@ class HipeCorpus:
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
         docs = self._read(self.path, nlp, 1.0)
-        if self.silver_path is not None and self.silver_weight > 0:
+        if self.silver_path is not None and self.silver_weight > 0 and _has_data(self.silver_path):
             seen = {_doc_id(doc) for doc in docs} - {None}
             silver = self._read(self.silver_path, nlp, self.silver_weight)
             docs += [doc for doc in silver if _doc_id(doc) is None or _doc_id(doc) not in seen]
@@ -173,6 +173,11 @@ class HipeCorpus:
             random.shuffle(docs)
         for reference in docs:
             yield Example(make_predicted(reference), reference)
+
+
+def _has_data(path: Path) -> bool:
+    """False for a folder without data files (e.g. no silver documents in a small sample)."""
+    return not path.is_dir() or any(p.suffix in (DOCBIN_SUFFIX, JSONL_SUFFIX) for p in path.rglob("*"))
 
 
 def _doc_id(doc: Doc) -> Optional[str]:

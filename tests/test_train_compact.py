@@ -39,3 +39,27 @@ def test_train_from_config_in_seconds(tmp_path):
 
     doc = nlp(make_predicted(record_to_doc(strip_labels(HIPE_RECORDS["de"]))))
     assert [r.pair_index for r in doc._.relations] == list(range(len(HIPE_RECORDS["de"]["sampled_pairs"])))
+
+
+def test_train_with_weighted_silver_documents(tmp_path):
+    """paths.silver adds documents at corpora.train.silver_weight; `spacy train` uses them."""
+    from spacy.util import load_config, registry
+
+    from spacy_dgemma.extensions import LOSS_WEIGHT_KEY
+
+    for name in ("train", "silver", "dev"):
+        (tmp_path / name).mkdir()
+    srsly.write_jsonl(tmp_path / "train" / "train-en.jsonl", [HIPE_RECORDS["en"]])
+    srsly.write_jsonl(tmp_path / "silver" / "silver-train-de.jsonl", [HIPE_RECORDS["de"], HIPE_RECORDS["en"]])
+    srsly.write_jsonl(tmp_path / "dev" / "dev-en.jsonl", [HIPE_RECORDS["en"]])
+    overrides = {
+        "paths.train": str(tmp_path / "train"), "paths.silver": str(tmp_path / "silver"),
+        "paths.dev": str(tmp_path / "dev"), "corpora.train.silver_weight": 0.5, **TINY,
+    }
+    config = load_config(CONFIG, overrides=overrides, interpolate=True)
+    reader = registry.resolve(config["corpora"])["train"]
+    weights = sorted((eg.reference._.hipe["document_id"], eg.reference.user_data[LOSS_WEIGHT_KEY]) for eg in reader(spacy.blank("xx")))
+    assert weights == sorted([(HIPE_RECORDS["en"]["document_id"], 1.0), (HIPE_RECORDS["de"]["document_id"], 0.5)])
+    train(CONFIG, tmp_path / "out", overrides=overrides)
+    nlp = spacy.load(tmp_path / "out" / "model-best")
+    assert 0.0 <= nlp.meta["performance"]["rel_score"] <= 1.0
