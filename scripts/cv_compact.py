@@ -107,6 +107,7 @@ def main(
     k: int = typer.Option(5, help="Folds"),
     silver_weights: str = typer.Option("0", help="Comma-separated loss weights of the silver train documents (0: gold only)"),
     alphas: str = typer.Option("0", help="Comma-separated prior-correction exponents scored at decision time"),
+    silver_langs: str = typer.Option("de,en,fr", help="Comma-separated languages of the silver documents added"),
     overrides: List[str] = typer.Option([], "--set", help="Config override key=value (JSON value)"),
 ) -> None:
     pair_classifier.featurize = _cached_featurize
@@ -127,7 +128,7 @@ def main(
     weights = [float(w) for w in silver_weights.split(",")]
     silver = []
     if any(weights):
-        for lang in LANGS:
+        for lang in silver_langs.split(","):
             silver += [d for d in read_docs(split_dir / f"silver-train-{lang}.jsonl", vocab=vocab_nlp.vocab) if d._.hipe["document_id"] not in gold_ids]
         typer.echo(f"{len(silver)} silver train documents", err=True)
     fold = folds_of(docs, k)

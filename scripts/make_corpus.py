@@ -4,6 +4,7 @@ Writes, under OUTPUT:
   split/   the by-document split of `dgemma split` (gold-train/dev and silver-train/dev, per language)
   gold/    DocBins of the gold train part
   silver/  DocBins of the gold train part plus all silver (sandbox) documents that are not in gold
+  silver-train/  DocBins of the silver train documents only (for paths.silver, added at a loss weight)
   dev/     DocBins of the gold dev part
 """
 import shutil
@@ -29,7 +30,7 @@ def main(
     dev_fraction: float = typer.Option(DEV_FRACTION, "--dev-fraction", help="Share of gold train held out as dev"),
 ) -> None:
     split_dir = output / "split"
-    for name in ("split", "gold", "silver", "dev"):
+    for name in ("split", "gold", "silver", "silver-train", "dev"):
         shutil.rmtree(output / name, ignore_errors=True)
         (output / name).mkdir(parents=True)
     silver = data / "sandbox"
@@ -45,6 +46,8 @@ def main(
             convert(path, output / "dev", report)
         elif path.name.startswith("silver-"):
             convert(path, output / "silver", report)
+            if path.name.startswith("silver-train-"):
+                shutil.copyfile(output / "silver" / f"{path.stem}.spacy", output / "silver-train" / f"{path.stem}.spacy")
     msg.info(f"{report.n_docs} documents, {report.n_mentions} mentions, {len(report.unaligned)} not found in the text")
 
 
