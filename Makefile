@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test benchmark benchmark-prefix-cache clean chromium
+.PHONY: install demo package test benchmark benchmark-prefix-cache clean chromium
 
 install: $(STAMP)
 
@@ -16,6 +16,13 @@ $(STAMP): setup.cfg pyproject.toml
 
 demo: install
 	$(BIN)/python -m spacy project run cpu .
+
+# The full model package, raw text included: train the HIPE-2022 recogniser first (about an
+# hour on 2 cores), then `cpu` packages it before dgemma_relations.
+package: install
+	$(BIN)/python -m spacy project run ner .
+	$(BIN)/python -m spacy project run cpu .
+	$(BIN)/python -m spacy project run package . --force
 
 test: install chromium
 	$(BIN)/python -m pytest -q -m "not slow" tests
