@@ -243,3 +243,63 @@ def test_baseline_features_append_the_rule_evidence(blank_nlps):
     model.initialize()
     assert model.layers[-1].get_dim("nI") == N_NUMBERS + N_BASELINE
     assert model.predict([(doc, pairs)]).scores.shape == (len(pairs), 5)
+
+
+def _hipe_features(nlp, text: str, pairs: List[tuple]) -> dict:
+    """Features of hand-written HIPE pairs (person id, person mentions, place id, place mentions)."""
+    from conftest import _pair, _record
+
+    record = _record("test-en-1900-03-14-a-i0001", "en", "1900-03-14", text, [_pair(a, b, c, d, "FALSE", "FALSE") for a, b, c, d in pairs])
+    doc = build_hipe_doc(nlp, record)
+    candidates = spacy.registry.misc.get("spacy_dgemma.pair_candidates.v1")()(doc)
+    ctx = DocContext(doc)
+    return {(c.person_id, c.place_id): pair_features(ctx, c).numbers for c in candidates}
+
+
+def _value(numbers, name: str) -> float:
+    return float(numbers[NUMBER_NAMES.index(name)])
+
+
+def test_dated_datelines_and_the_person_under_them():
+    """'LONDON, 12 March.' starts a section: persons after it are under London's dateline."""
+    nlp = spacy.blank("xx")
+    text = "LONDON, 12 March. Mr. Smith spoke at the meeting.\nPARIS, 13 mars. M. Dupont est arrivé."
+    pairs = [("smith", ["Mr. Smith"], "london", ["LONDON"]), ("smith", ["Mr. Smith"], "paris", ["PARIS"]),
+             ("dupont", ["M. Dupont"], "london", ["LONDON"]), ("dupont", ["M. Dupont"], "paris", ["PARIS"])]
+    feats = _hipe_features(nlp, text, pairs)
+    assert len(feats) == 4
+    for key, f in feats.items():
+        assert _value(f, "place_dated_dateline") == 1.0, key
+        assert _value(f, "log_doc_datelines") > 0.0
+    assert _value(feats["smith", "london"], "person_under_place_dateline") == 1.0
+    assert _value(feats["smith", "london"], "person_under_other_dateline") == 0.0
+    assert _value(feats["smith", "paris"], "person_under_place_dateline") == 0.0
+    assert _value(feats["smith", "paris"], "person_under_other_dateline") == 1.0
+    assert _value(feats["dupont", "paris"], "person_under_place_dateline") == 1.0
+    assert _value(feats["dupont", "london"], "person_under_other_dateline") == 1.0
+
+
+def test_no_dated_dateline_without_day_and_month():
+    """A place followed by no date, or by 'may' without a day number, is not a dateline."""
+    nlp = spacy.blank("xx")
+    text = "London may be cold. Mr. Smith spoke in Berlin on Monday, 1900."
+    pairs = [("smith", ["Mr. Smith"], "london", ["London"]), ("smith", ["Mr. Smith"], "berlin", ["Berlin"])]
+    for f in _hipe_features(nlp, text, pairs).values():
+        for name in ("place_dated_dateline", "person_under_place_dateline", "person_under_other_dateline", "log_doc_datelines"):
+            assert _value(f, name) == 0.0, name
+
+
+def test_shared_sentences_of_person_and_place():
+    """The share of the person's mentions whose sentence names the place, and how many sentences."""
+    nlp = spacy.blank("xx")
+    text = "Mr. Smith lives in Berlin. Later Smith met Jones. Jones saw Paris and Smith was happy. Smith left."
+    pairs = [("smith", ["Smith"], "berlin", ["Berlin"]), ("jones", ["Jones"], "berlin", ["Berlin"]),
+             ("smith", ["Smith"], "paris", ["Paris"])]
+    feats = _hipe_features(nlp, text, pairs)
+    smith_berlin, jones_berlin, smith_paris = (feats[k] for k in [(a, c) for a, _, c, _ in pairs])
+    n_smith = 4  # four "Smith", one in each sentence
+    assert _value(smith_berlin, "person_share_with_place") == pytest.approx(1 / n_smith)
+    assert _value(smith_paris, "person_share_with_place") == pytest.approx(1 / n_smith)
+    assert _value(smith_berlin, "log_shared_sentences") == pytest.approx(numpy.log1p(1) / 2.0)
+    assert _value(jones_berlin, "person_share_with_place") == 0.0
+    assert _value(jones_berlin, "log_shared_sentences") == 0.0

@@ -3,8 +3,10 @@
 For each pair the nearest (person mention, place mention) couple is the anchor. The features
 are token windows around it (hashed lexical attributes, embedded by the network) and a small
 vector of numbers: distance, order, same line / sentence, counts and positions of mentions,
-datelines and title lines, cue words in English, German and French, and the gap between the
-publication year and years written near the mentions. Everything is computed in one pass per
+datelines and title lines, cue words in English, German and French, the gap between the
+publication year and years written near the mentions, dated datelines anywhere in the text
+("London, 23. April.") and the one each person mention is written under, and how often the
+person's mentions share a sentence with the place. Everything is computed in one pass per
 Doc, so the cost grows linearly with the text.
 """
 import re
@@ -60,6 +62,17 @@ CUES: Dict[str, Tuple[str, ...]] = {
     "office": ("governor", "mayor", "minister", "consul", "ambassador", "president", "general", "gouverneur", "bürgermeister", "minister", "konsul", "botschafter", "maire", "ministre", "ambassadeur", "préfet"),
 }
 CUE_NAMES = tuple(CUES)
+# Month names (en / de / fr, lower case) -> month number.
+MONTHS: Dict[str, int] = {}
+for _names in (
+    "january february march april may june july august september october november december",
+    "januar februar märz april mai juni juli august september oktober november dezember",
+    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
+):
+    for _i, _m in enumerate(_names.split()):
+        MONTHS[_m] = _i + 1
+MONTHS.update({"jan": 1, "feb": 2, "febr": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sept": 9,
+               "sep": 9, "oct": 10, "okt": 10, "nov": 11, "dec": 12, "dez": 12, "déc": 12, "jänner": 1})
 _YEAR_RE = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 _SENT_END = {".", "!", "?", ";"}
 LANGS = ("en", "de", "fr")
@@ -89,6 +102,10 @@ NUMBER_NAMES = (
      "context_has_year", "year_gap_0", "year_gap_1_5", "year_gap_gt5", "year_after_date",
      "place_uppercase", "n_places_near_person")
     + tuple(f"cue_{name}" for name in CUE_NAMES)
+    # Dated datelines ("PARIS, 12 juillet", "London, 23. April.") anywhere in the text.
+    + ("place_dated_dateline", "person_under_place_dateline", "person_under_other_dateline", "log_doc_datelines")
+    # How the two entities co-occur: share of person mentions with the place in their sentence.
+    + ("person_share_with_place", "log_shared_sentences")
 )
 N_NUMBERS = len(NUMBER_NAMES)
 _INDEX = {name: i for i, name in enumerate(NUMBER_NAMES)}
@@ -127,6 +144,25 @@ class DocContext:
         self.places = list(doc.spans["places"]) if "places" in doc.spans else _unique_spans(p.place_spans for p in pairs)
         self.person_starts = numpy.array(sorted(s.start for s in self.persons), dtype="int64")
         self.place_starts = numpy.array(sorted(s.start for s in self.places), dtype="int64")
+        # Lower-case words (for the month names of datelines).
+        self.lower = [t.lower_ for t in doc]
+        # Dated datelines: a place mention followed within 5 tokens by a number and a month name.
+        datelines = sorted((s.start, s.id_ or s.text) for s in self.places if self._dated(s.end))
+        self.dateline_starts = numpy.array([start for start, _ in datelines], dtype="int64")
+        self.dateline_ids = [key for _, key in datelines]
+
+    def _dated(self, end: int) -> bool:
+        """Whether a day number and a month name follow token `end` ("Paris, 12 juillet", "Aug. 18")."""
+        words = [w for w in self.lower[end : end + 7] if w.strip()][:5]
+        for i, w in enumerate(words):
+            if w.rstrip(".") in MONTHS and any(x.rstrip(".").isdigit() and len(x.rstrip(".")) <= 2 for x in words[:i] + words[i + 1 : i + 2]):
+                return True
+        return False
+
+    def governing_dateline(self, i: int) -> Optional[str]:
+        """The id of the place of the last dated dateline before token i."""
+        k = int(numpy.searchsorted(self.dateline_starts, i, "right"))
+        return self.dateline_ids[k - 1] if k > 0 else None
 
     def count_between(self, starts: numpy.ndarray, lo: int, hi: int) -> int:
         """Number of mention starts in the token range [lo, hi)."""
@@ -241,12 +277,37 @@ def pair_features(ctx: DocContext, pair: CandidatePair, window: int = 4, max_bet
         start, end = min(p.start, q.start), max(p.end, q.end)
         evidence = ctx.sentence_text(start, end) if end - start <= 80 else ctx.sentence_text(q.start, q.end)
         context = ctx.doc[max(0, start - 10) : min(ctx.n, end + 10)].text
-        num[_INDEX[f"cue_{CUE_NAMES[0]}"] :] = _cue_counts(context)
+        cues = _INDEX[f"cue_{CUE_NAMES[0]}"]
+        num[cues : cues + len(CUE_NAMES)] = _cue_counts(context)
         _year_features(put, context, ctx.year)
+        _shared_sentence_features(ctx, put, persons, places)
     elif places:
         q0 = min(places, key=lambda s: s.start)
         evidence = ctx.sentence_text(q0.start, q0.end)
+    if places:
+        _dateline_features(ctx, put, places, persons)
     return PairFeatures(windows=windows, numbers=num, evidence=evidence)
+
+
+def _dateline_features(ctx: DocContext, put, places: Sequence[Span], persons: Sequence[Span]) -> None:
+    """Dated datelines: is one of the place's mentions a dateline, and which dateline (the last
+    one before it) each person mention is written under: this place's or another's."""
+    keys = {s.id_ or s.text for s in places}
+    put("place_dated_dateline", float(any(k in keys for k in ctx.dateline_ids)))
+    put("log_doc_datelines", numpy.log1p(len(ctx.dateline_ids)) / 3.0)
+    if persons:
+        governing = [ctx.governing_dateline(s.start) for s in persons]
+        put("person_under_place_dateline", sum(g in keys for g in governing) / len(governing))
+        put("person_under_other_dateline", sum(g is not None and g not in keys for g in governing) / len(governing))
+
+
+def _shared_sentence_features(ctx: DocContext, put, persons: Sequence[Span], places: Sequence[Span]) -> None:
+    """Co-occurrence beyond the nearest couple: the share of the person's mentions that have a
+    mention of the place in their sentence, and the number of such sentences."""
+    place_sents = {int(ctx.sent_ends[s.start]) for s in places}
+    person_sents = [int(ctx.sent_ends[s.start]) for s in persons]
+    put("person_share_with_place", sum(sid in place_sents for sid in person_sents) / len(person_sents))
+    put("log_shared_sentences", numpy.log1p(len(set(person_sents) & place_sents)) / 2.0)
 
 
 def _nearest(span: Span, others: Sequence[Span]) -> Optional[Span]:
