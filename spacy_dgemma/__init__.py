@@ -6,7 +6,7 @@ lazily by the functions that need it (install ``spacy-dgemma[llm]``).
 """
 from .about import __version__
 from . import extensions  # noqa: F401  (registers the Doc extensions)
-from . import entities, pairs  # noqa: F401  (registered functions)
+from . import entities, pairs, tokenizer  # noqa: F401  (registered functions)
 from .pipeline import DgemmaRelations
 from .relations import Relation
 
