@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import spacy
+import srsly
 import typer
 from wasabi import msg
 
@@ -63,9 +64,11 @@ def convert_ner_cli(
 def evaluate_ner_cli(
     model: str = typer.Argument(..., help="Pipeline with an 'ner' component (e.g. training/ner/model-best)"),
     data: List[Path] = typer.Argument(..., help="DocBin(s) from convert-ner (e.g. corpus/ner/heldout.spacy)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the scores as JSON (for the model card)"),
 ) -> None:
     """Precision, recall and F1 of pers and loc, per language and dataset (exact span and type)."""
     from ..ner.evaluate import evaluate_ner_files
+    from ..hipe.write import AtomicWriter
 
     for path in data:
         if not path.exists():
@@ -80,6 +83,11 @@ def evaluate_ner_cli(
         )
     header = ("group", "gold", "P", "R", "F1", "pers P", "pers R", "pers F1", "loc P", "loc R", "loc F1")
     msg.table(rows, header=header, divider=True)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with AtomicWriter(output, "w") as out:
+            out.write(srsly.json_dumps(scores, indent=2))
+        msg.good(f"Scores written to {output}")
 
 
 @app.command("visualize")

@@ -1,0 +1,31 @@
+"""The model card of scripts/package_model.py: dev scores always, the recogniser's scores and licences with an 'ner' pipe."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "package_model.py"
+META = {"lang": "xx", "name": "dgemma_relations", "version": "0.1.0"}
+NER_SCORES = {
+    lang: {"n_gold": 100.0, "p": 0.7, "r": 0.5, "f": 0.583, "pers_f": 0.35, "loc_f": 0.66} for lang in ("de", "en", "fr", "all")
+}
+
+
+@pytest.fixture(scope="module")
+def package_model():
+    spec = importlib.util.spec_from_file_location("package_model", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_card_with_recogniser_has_its_scores_and_licences(package_model):
+    card = package_model.model_card(META, {}, ["ner", "dgemma_relations"], NER_SCORES)
+    assert "## The recogniser (ner)" in card
+    assert "| fr | 100 | 0.700 | 0.500 | 0.583 | 0.350 | 0.660 |" in card
+    assert "newseye and sonar under CC BY 4.0" in card and "CC BY-NC-SA 4.0" in card
+
+
+def test_card_without_recogniser_has_no_ner_section(package_model):
+    card = package_model.model_card(META, {}, ["dgemma_relations"], NER_SCORES)
+    assert "The recogniser (ner)" not in card
