@@ -18,10 +18,21 @@ MODEL = {"@architectures": "spacy_dgemma.PairClassifier.v1", "width": 16, "hidde
 TRAIN_LANGS = ("en", "fr")
 
 
-def _nlp() -> Language:
+def _nlp(model: dict = MODEL) -> Language:
     nlp = spacy.blank("xx")
-    nlp.add_pipe("dgemma_relations", config={"model": MODEL})
+    nlp.add_pipe("dgemma_relations", config={"model": model})
     return nlp
+
+
+def _train(nlp: Language, examples: List[Example], optimizer, learn_rate: float, n_updates: int) -> List[float]:
+    """`n_updates` updates on the same examples; the relation loss of each."""
+    optimizer.learn_rate = learn_rate
+    losses = []
+    for _ in range(n_updates):
+        step = {}
+        nlp.update(examples, sgd=optimizer, losses=step)
+        losses.append(step["dgemma_relations"])
+    return losses
 
 
 def _examples(nlp: Language) -> List[Example]:
@@ -54,13 +65,7 @@ def trained():
     nlp = _nlp()
     examples = _examples(nlp)
     optimizer = nlp.initialize(lambda: examples)
-    optimizer.learn_rate = 0.01
-    losses = []
-    for _ in range(50):
-        step = {}
-        nlp.update(examples, sgd=optimizer, losses=step)
-        losses.append(step["dgemma_relations"])
-    return nlp, losses
+    return nlp, _train(nlp, examples, optimizer, learn_rate=0.01, n_updates=50)
 
 
 def test_architecture_is_registered():
@@ -189,19 +194,13 @@ LINEAR = {"@architectures": "spacy_dgemma.PairClassifier.v1", "width": 0, "hidde
 def test_linear_numbers_only_model_learns_and_round_trips(tmp_path):
     """width = 0, hidden_width = 0 (training/compact.cfg): linear heads of the numeric features."""
     fix_random_seed(0)
-    nlp = spacy.blank("xx")
-    nlp.add_pipe("dgemma_relations", config={"model": LINEAR})
+    nlp = _nlp(LINEAR)
     model = nlp.get_pipe("dgemma_relations").model
     examples = _examples(nlp)
     optimizer = nlp.initialize(lambda: examples)
     assert model.layers[-2].get_dim("nI") == N_NUMBERS  # no token windows, no hidden layer
     assert not any(layer.name == "hashembed" for layer in model.walk())
-    optimizer.learn_rate = 0.05
-    losses = []
-    for _ in range(60):
-        step = {}
-        nlp.update(examples, sgd=optimizer, losses=step)
-        losses.append(step["dgemma_relations"])
+    losses = _train(nlp, examples, optimizer, learn_rate=0.05, n_updates=60)
     assert losses[-1] < losses[0] / 2
     before = list(nlp.pipe(_inputs(nlp)))
     assert _scores(before).shape == (len(_gold()), 5)
