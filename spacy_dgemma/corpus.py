@@ -168,7 +168,7 @@ class HipeCorpus:
         if self.silver_path is not None and self.silver_weight > 0 and _has_data(self.silver_path):
             seen = {_doc_id(doc) for doc in docs} - {None}
             silver = self._read(self.silver_path, nlp, self.silver_weight)
-            docs += [doc for doc in silver if _doc_id(doc) is None or _doc_id(doc) not in seen]
+            docs += [doc for doc in silver if _doc_id(doc) not in seen]
         if self.shuffle:
             random.shuffle(docs)
         for reference in docs:

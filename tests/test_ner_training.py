@@ -117,6 +117,20 @@ def test_set_grouper_groups_raw_text_mentions():
     assert len(before) == 2 and after == {"person:raymond poincare"}
 
 
+def test_set_grouper_keeps_the_components_cap_and_labels():
+    from spacy_dgemma.ner.pipeline import set_grouper
+
+    nlp = spacy.blank("fr")
+    candidates = {"@misc": "spacy_dgemma.pair_candidates.v1", "max_pairs": 1, "person_labels": ["HUMAN"]}
+    nlp.add_pipe("dgemma_relations", config={"candidates": candidates})
+    doc = nlp.make_doc("Poincaré est à Lyon puis à Paris.")
+    doc.ents = [doc.char_span(0, 8, label="HUMAN"), doc.char_span(15, 19, label="loc"), doc.char_span(27, 32, label="loc")]
+    set_grouper(nlp)
+    assert len(nlp(doc.copy())._.relations) == 1
+    set_grouper(nlp, max_pairs=2)
+    assert len(nlp(doc)._.relations) == 2
+
+
 def test_cli_convert_and_evaluate_ner(tiny_ner, tmp_path):
     from typer.testing import CliRunner
 

@@ -71,7 +71,9 @@ def set_grouper(nlp: Language, grouper: str = "spacy_dgemma.group_mentions.v1", 
     from spacy.util import registry
 
     name = next(n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == RELATIONS_FACTORY)
-    config = dict(nlp.config["components"][name].get("candidates", {}))
-    cap = max_pairs if max_pairs is not None else int(config.get("max_pairs", 16))
+    # The component's own settings (cap, entity labels) are kept; only the grouper (and the cap, if given) change.
+    settings = {k: v for k, v in nlp.config["components"][name].get("candidates", {}).items() if k not in ("@misc", "grouper")}
+    if max_pairs is not None:
+        settings["max_pairs"] = max_pairs
     make = registry.misc.get("spacy_dgemma.pair_candidates.v1")
-    nlp.get_pipe(name).candidates = make(max_pairs=cap, grouper=registry.misc.get(grouper)())
+    nlp.get_pipe(name).candidates = make(**settings, grouper=registry.misc.get(grouper)())
