@@ -17,7 +17,6 @@ that loss weight; the held-out folds are gold only. ``--alphas 0,0.5`` also scor
 setting with a prior correction at decision time: argmax of p(c|x) / p_train(c)^alpha per
 head, p_train being the label frequencies of the fold's gold training documents.
 """
-import hashlib
 import json
 import random
 from pathlib import Path
@@ -31,7 +30,7 @@ from spacy.util import load_config, load_model_from_config, minibatch
 from thinc.api import fix_random_seed
 
 import spacy_dgemma.ml.pair_classifier as pair_classifier
-from spacy_dgemma.corpus import make_predicted
+from spacy_dgemma.corpus import doc_id_hash, make_predicted
 from spacy_dgemma.extensions import LOSS_WEIGHT_KEY
 from spacy_dgemma.hipe.read import read_docs
 from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS, N_AT
@@ -58,7 +57,7 @@ def folds_of(docs: List[Tuple[str, spacy.tokens.Doc]], k: int) -> List[int]:
     """Fold of each document: per language, round-robin over the SHA-1 order of the ids."""
     fold = [0] * len(docs)
     for lang in LANGS:
-        idx = sorted((i for i, (l, _) in enumerate(docs) if l == lang), key=lambda i: hashlib.sha1(docs[i][1]._.hipe["document_id"].encode()).hexdigest())
+        idx = sorted((i for i, (l, _) in enumerate(docs) if l == lang), key=lambda i: doc_id_hash(docs[i][1]._.hipe["document_id"]))
         for j, i in enumerate(idx):
             fold[i] = j % k
     return fold
