@@ -11,6 +11,8 @@ from spacy.language import Language
 from spacy.tokenizer import Tokenizer
 from spacy.util import compile_prefix_regex, registry
 
+TOKENIZER = "spacy_dgemma.Tokenizer.v1"
+
 # "l'", "d'", "qu'", "jusqu'", ... before a letter (straight or typographic apostrophe).
 ELISION_PREFIXES: List[str] = [
     r"(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu)['’](?=[^\W\d_])",
@@ -18,7 +20,7 @@ ELISION_PREFIXES: List[str] = [
 ]
 
 
-@registry.tokenizers("spacy_dgemma.Tokenizer.v1")
+@registry.tokenizers(TOKENIZER)
 def create_tokenizer(split_elision: bool = True) -> Callable[[Language], Tokenizer]:
     """spaCy's rule-based tokenizer for the pipeline's language, optionally splitting French elision.
 

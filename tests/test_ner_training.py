@@ -36,8 +36,13 @@ def _tsv(path: Path, n_docs: int = 6) -> Path:
 @pytest.fixture(scope="module")
 def tiny_ner(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("ner")
-    convert_hipe2022([_tsv(tmp / "tiny.tsv")], tmp / "corpus", heldout_fraction=0.0)
-    overrides = {"paths.train": str(tmp / "corpus" / "train.spacy"), "paths.dev": str(tmp / "corpus" / "train.spacy")}
+    # One HIPE-2026 document in no TSV file: partially annotated (only "Lyon" marked).
+    partial = {"document_id": "p1", "language": "fr", "source": "x/HIPE-2022-v2.1-y-train-fr.tsv",
+               "text": "Le maire de Lyon est parti.", "sampled_pairs": [{"pers_mentions_list": [], "loc_mentions_list": ["Lyon"]}]}
+    convert_hipe2022([_tsv(tmp / "tiny.tsv")], tmp / "corpus", heldout_fraction=0.0, partial_records=[partial])
+    corpus = tmp / "corpus"
+    overrides = {"paths.train": str(corpus / "train.spacy"), "paths.dev": str(corpus / "train.spacy"),
+                 "paths.partial": str(corpus / "partial-train.spacy")}
     train(ROOT / "training" / "ner_tiny.cfg", tmp / "model", overrides=overrides)
     return tmp / "model" / "model-last"
 

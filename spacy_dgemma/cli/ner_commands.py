@@ -42,6 +42,14 @@ def _document_ids(paths: List[Path]) -> set:
     return {line.record["document_id"] for line in iter_records(paths, validate=False)} if paths else set()
 
 
+@exits_on_bad_input
+def _records(paths: List[Path]) -> List[dict]:
+    from ..hipe.read import iter_records
+
+    # One file at a time: a document may be both in gold train and in the silver sandbox.
+    return [line.record for path in paths for line in iter_records(path, validate=False)]
+
+
 @app.command("convert-ner")
 def convert_ner_cli(
     input_path: Path = typer.Argument(DEFAULT_NER_DATA, help="HIPE-2022 .tsv file or folder"),
@@ -49,12 +57,21 @@ def convert_ner_cli(
     heldout_fraction: float = typer.Option(DEFAULT_HELDOUT_FRACTION, "--heldout-fraction", help="Share of documents held out (by a hash of the id)"),
     lang: str = typer.Option("xx", "--lang", help="Language of the tokenizer/vocab"),
     hold_out: List[Path] = typer.Option([], "--hold-out", help="HIPE-2026 .jsonl file(s) whose documents are always held out (e.g. your dev split)"),
+    partial: List[Path] = typer.Option([], "--partial", help="HIPE-2026 .jsonl file(s) whose pairs' mentions make partially annotated training documents (partial-train.spacy)"),
 ) -> None:
-    """Convert HIPE-2022 NER TSV files to DocBins: a training part and a held-out part, by document."""
+    """Convert HIPE-2022 NER TSV files to DocBins: a training part and a held-out part, by document.
+
+    With --partial, the HIPE-2026 documents found in no TSV file and in no --hold-out file also
+    become training documents, their pairs' mentions the only entities marked (never those from
+    HIPE-2022 test files).
+    """
     if not 0.0 <= heldout_fraction < 1.0:
         msg.fail("--heldout-fraction must be in [0, 1)", exits=2)
     hold_out_ids = _document_ids(hold_out)
-    stats = convert_hipe2022(_tsv_files(input_path), output_dir, heldout_fraction, lang=lang, hold_out_ids=hold_out_ids)
+    stats = convert_hipe2022(
+        _tsv_files(input_path), output_dir, heldout_fraction, lang=lang,
+        hold_out_ids=hold_out_ids, partial_records=_records(partial),
+    )
     for part, counts in stats.items():
         msg.info(f"{part}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     msg.good(f"Wrote {output_dir}/train.spacy and {output_dir}/heldout.spacy (held-out ids: heldout.tsv)")

@@ -9,6 +9,8 @@ import spacy
 from spacy.tokens import Doc, DocBin
 
 from .hipe2022 import DEFAULT_LABEL_MAP, USER_DATA_KEY, is_unannotated, read_docs
+from ..tokenizer import TOKENIZER
+from .partial import partial_docs
 
 logger = logging.getLogger("spacy_dgemma")
 
@@ -30,8 +32,12 @@ def convert_hipe2022(
     rejoin_hyphens: bool = True,
     skip_unannotated: bool = True,
     hold_out_ids: Collection[str] = (),
+    partial_records: Iterable[dict] = (),
 ) -> Dict[str, Counter]:
     """Write ``train.spacy``, ``heldout.spacy``, ``heldout-sample.spacy`` and ``{train,heldout}-{lang}.spacy``.
+
+    With `partial_records`, also ``partial-train.spacy``: the HIPE-2026 documents that are in none of
+    the TSV files nor in `hold_out_ids`, with their pairs' mentions as entities (`partial_docs`).
 
     paths: HIPE-2022 TSV files.
     output_dir: where the DocBins and ``heldout.tsv`` (file, document id of each held-out
@@ -44,20 +50,25 @@ def convert_hipe2022(
         listed in ``unannotated.tsv``.
     hold_out_ids: document ids always put in the held-out part (e.g. the HIPE-2026 dev documents,
         so that raw-text relation scores on dev are not flattered by NER training on them).
-    RETURNS: per part ("train"/"heldout"), counts of documents, words and entities by language.
+    partial_records: HIPE-2026 records (train, sandbox) whose mentions add partially annotated
+        training documents; records from HIPE-2022 test files are never used.
+    RETURNS: per part ("train"/"heldout"/"partial"), counts of documents, words and entities by language.
     """
     paths = sorted(Path(p) for p in paths)
     if not paths:
         raise ValueError("No HIPE-2022 .tsv files given; point --input at ../shared/hipe2022-ner")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    nlp = spacy.blank(lang)
+    # The project's tokenizer, for the HIPE-2026 texts (the TSV documents come tokenised).
+    nlp = spacy.blank(lang, config={"nlp": {"tokenizer": {"@tokenizers": TOKENIZER}}})
     parts: Dict[str, List[Doc]] = {"train": [], "heldout": []}
     heldout_ids: List[str] = []
     stats: Dict[str, Counter] = {"train": Counter(), "heldout": Counter()}
     skipped: List[str] = []
+    seen_ids = set(hold_out_ids)
     for doc in read_docs(paths, nlp.vocab, label_map, rejoin_hyphens):
         meta = doc.user_data[USER_DATA_KEY]
+        seen_ids.add(meta["document_id"])
         if skip_unannotated and is_unannotated(doc):
             skipped.append(f"{meta['path']}\t{meta['document_id']}")
             continue
@@ -66,11 +77,13 @@ def convert_hipe2022(
         parts[part].append(doc)
         if part == "heldout":
             heldout_ids.append(f"{meta['path']}\t{meta['document_id']}")
-        language = meta["language"] or "unknown"
-        stats[part][f"{language} docs"] += 1
-        stats[part][f"{language} words"] += sum(not t.is_space for t in doc)
-        for ent in doc.ents:
-            stats[part][f"{language} {ent.label_}"] += 1
+        _count(stats[part], doc)
+    partial = list(partial_docs(nlp, partial_records, skip_ids=seen_ids))
+    if partial:
+        stats["partial"] = Counter()
+        for doc in partial:
+            _count(stats["partial"], doc)
+        _write(partial, output_dir / "partial-train.spacy")
     for part, docs in parts.items():
         _write(docs, output_dir / f"{part}.spacy")
         for language in sorted({d.user_data[USER_DATA_KEY]["language"] for d in docs}):
@@ -81,6 +94,15 @@ def convert_hipe2022(
     (output_dir / "heldout.tsv").write_text("\n".join(heldout_ids) + "\n", encoding="utf8")
     (output_dir / "unannotated.tsv").write_text("".join(f"{s}\n" for s in skipped), encoding="utf8")
     return stats
+
+
+def _count(counts: Counter, doc: Doc) -> None:
+    """Add a Doc's documents, words and entities to `counts`, by language."""
+    language = doc.user_data[USER_DATA_KEY]["language"] or "unknown"
+    counts[f"{language} docs"] += 1
+    counts[f"{language} words"] += sum(not t.is_space for t in doc)
+    for ent in doc.ents:
+        counts[f"{language} {ent.label_}"] += 1
 
 
 def _write(docs: List[Doc], path: Path) -> None:
