@@ -4,8 +4,11 @@ from pathlib import Path
 import pytest
 import spacy
 from spacy.tokens import DocBin
+from spacy.training import Example
+from spacy.util import registry
 
 from spacy_dgemma.ner.convert import convert_hipe2022, is_heldout
+from spacy_dgemma.ner.evaluate import evaluate_ner
 from spacy_dgemma.ner.hipe2022 import Hipe2022FormatError, read_docs, read_hipe2022
 
 HEADER = "TOKEN\tNE-COARSE-LIT\tNE-COARSE-METO\tNE-FINE-LIT\tNE-FINE-METO\tNE-FINE-COMP\tNE-NESTED\tNEL-LIT\tNEL-METO\tMISC"
@@ -64,8 +67,8 @@ def test_doc_text_hyphenation_newlines_and_entities(tsv):
     nlp = spacy.blank("xx")
     doc = next(read_docs([tsv], nlp.vocab))
     assert doc.text == "M.\nPoincaré est à Paris. La Banque de France\nfermera."
-    assert [(e.text, e.label_) for e in doc.ents] == [("M.\nPoincaré", "pers"), ("Paris", "loc")]
-    assert [e.kb_id_ for e in doc.ents] == ["Q1", ""]
+    assert [(e.text, e.label_) for e in doc.ents] == [("M.\nPoincaré", "pers"), ("Paris", "loc"), ("Banque de France", "org")]
+    assert [e.kb_id_ for e in doc.ents] == ["Q1", "", ""]
     assert [s.text for s in doc.sents] == ["M.\nPoincaré est à Paris.", "La Banque de France\nfermera."]
     assert doc.user_data["hipe2022"]["document_id"] == "doc-1"
     # Newlines are tokens of their own, as spaCy's tokenizer makes them from raw text.
@@ -117,7 +120,7 @@ def test_shared_file_reads_cleanly():
     assert len(docs) == 34
     assert all("¬" not in d.text for d in docs)
     labels = {e.label_ for d in docs for e in d.ents}
-    assert labels == {"pers", "loc"}
+    assert labels == {"pers", "loc", "org"}
 
 
 def test_newseye_glued_line_ends_become_newlines(tmp_path):
@@ -174,3 +177,23 @@ def test_convert_holds_out_given_document_ids(tsv, tmp_path):
         v for k, v in everything["train"].items() if k.endswith(" docs")
     ) - 1
     assert first_id in (tmp_path / "out" / "heldout.tsv").read_text(encoding="utf8")
+
+
+def test_only_persons_and_places_are_scored(tsv):
+    """An organisation, gold or predicted, is neither a hit nor a miss; a place predicted over
+    it is a false positive; the training scorer reports the same numbers."""
+    nlp = spacy.blank("xx")
+    gold = next(read_docs([tsv], nlp.vocab))
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([
+        {"label": "pers", "pattern": "M.\nPoincaré"},
+        {"label": "loc", "pattern": "Paris"},
+        {"label": "loc", "pattern": "Banque de France"},
+        {"label": "org", "pattern": "fermera"},
+    ])
+    scores = evaluate_ner(nlp, [gold])["all"]
+    assert scores["n_gold"] == 2 and scores["r"] == 1.0 and scores["p"] == pytest.approx(2 / 3)
+    assert "org_f" not in scores
+    scorer = registry.scorers.get("spacy_dgemma.ner_scorer.v1")()
+    trained = scorer([Example(nlp(gold.text), gold)])
+    assert trained["ents_p"] == pytest.approx(2 / 3) and set(trained["ents_per_type"]) == {"pers", "loc"}

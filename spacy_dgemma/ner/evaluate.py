@@ -1,25 +1,33 @@
-"""Precision/recall/F1 of the recogniser per language (and dataset), exact span and type."""
+"""Precision/recall/F1 of the recogniser per language (and dataset), exact span and type.
+
+Only persons and places are scored (`SCORED_LABELS`): the recogniser also learns organisations,
+which count as "outside" here, as in the HIPE-2022 pers/loc evaluation.
+"""
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, List, Union
+from typing import Any, Callable, Collection, Dict, Iterable, List, Union
 
 from spacy.language import Language
 from spacy.scorer import PRFScore
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
+from spacy.util import registry
 
 from .hipe2022 import USER_DATA_KEY
 
 Scores = Dict[str, Dict[str, float]]  # group → {"p", "r", "f", "pers_f", ...}
+SCORED_LABELS = ("pers", "loc")
 
 
-def _counts(examples: List[Example]) -> Dict[str, PRFScore]:
-    """tp/fp/fn per type, exact span and type, as ``spacy.scorer.get_ner_prf`` counts them:
-    a prediction over tokens whose gold annotation is missing counts neither way."""
+def _counts(examples: List[Example], labels: Collection[str] = SCORED_LABELS) -> Dict[str, PRFScore]:
+    """tp/fp/fn per type in `labels`, exact span and type, as ``spacy.scorer.get_ner_prf`` counts
+    them: a prediction over tokens whose gold annotation is missing counts neither way."""
     per_type: Dict[str, PRFScore] = defaultdict(PRFScore)
     for eg in examples:
-        golds = {(e.label_, e.start, e.end) for e in eg.y.ents}
+        golds = {(e.label_, e.start, e.end) for e in eg.y.ents if e.label_ in labels}
         for pred in eg.x.ents:
+            if pred.label_ not in labels:
+                continue
             indices = eg.alignment.x2y[pred.start : pred.end]
             if not len(indices):
                 per_type[pred.label_].fp += 1
@@ -51,6 +59,25 @@ def _prf(examples: List[Example]) -> Dict[str, float]:
         out[f"{label}_p"], out[f"{label}_r"], out[f"{label}_f"] = prf.precision, prf.recall, prf.fscore
         out[f"{label}_n_gold"] = float(prf.tp + prf.fn)
     return out
+
+
+@registry.scorers("spacy_dgemma.ner_scorer.v1")
+def make_ner_scorer(labels: List[str] = list(SCORED_LABELS)) -> Callable[..., Dict[str, Any]]:
+    """spaCy's ``ents_p/r/f`` and ``ents_per_type`` over `labels` only: what picks model-best."""
+
+    def score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        per_type = _counts(list(examples), labels)
+        totals = PRFScore()
+        for prf in per_type.values():
+            totals += prf
+        return {
+            "ents_p": totals.precision,
+            "ents_r": totals.recall,
+            "ents_f": totals.fscore,
+            "ents_per_type": {label: prf.to_dict() for label, prf in per_type.items()},
+        }
+
+    return score
 
 
 def evaluate_ner(nlp: Language, gold_docs: Iterable[Doc], batch_size: int = 32) -> Scores:

@@ -18,13 +18,16 @@ from spacy.vocab import Vocab
 HYPHEN_MARK = "¬"
 # Coarse types as written by the HIPE-2022 datasets → the types we train. newseye and sonar
 # write upper case; topres19th writes LOC, BUILDING and STREET (all places in hipe2020's
-# guidelines, where streets and buildings are fine subtypes of `loc`).
+# guidelines, where streets and buildings are fine subtypes of `loc`). Organisations are
+# trained as their own type so that "Senate" or "Bundesrat" is not learnt as a non-entity that
+# looks like a place; only `pers` and `loc` are scored (`evaluate.SCORED_LABELS`).
 DEFAULT_LABEL_MAP: Dict[str, str] = {
     "pers": "pers",
     "per": "pers",
     "loc": "loc",
     "building": "loc",
     "street": "loc",
+    "org": "org",
 }
 # Datasets whose NoSpaceAfter also marks line ends: newseye glues "gestern" "vor" and
 # "Jahrgang." "Samstag" with NoSpaceAfter where the page has a line break. There a word (or a
@@ -33,8 +36,8 @@ DEFAULT_GLUED_LINE_ENDS: Tuple[str, ...] = ("newseye",)
 _GLUE_END = re.compile(r"[\w.,;:!?]$")
 _GLUE_START = re.compile(r"^[^\W\d_]")
 # Datasets that do not annotate some of our types: topres19th marks places only, so its
-# unmarked persons must not teach the recogniser that names are "outside".
-DEFAULT_UNANNOTATED: Dict[str, Tuple[str, ...]] = {"topres19th": ("pers",)}
+# unmarked persons and organisations must not teach the recogniser that names are "outside".
+DEFAULT_UNANNOTATED: Dict[str, Tuple[str, ...]] = {"topres19th": ("pers", "org")}
 USER_DATA_KEY = "hipe2022"
 # A document this long without a single entity tag (of any type, org/prod/time included) is
 # taken as not annotated rather than as a text without names: newseye-de has ten such pages
