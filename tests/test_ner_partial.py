@@ -106,15 +106,31 @@ def test_reader_adds_the_partial_docs_with_their_missing_tokens(tmp_path, nlp):
         create_ner_corpus(corpus / "train.spacy", corpus / "nothing.spacy")
 
 
-def test_convert_ner_cli_reads_partial_files(tmp_path):
+def test_convert_ner_cli_reads_partial_files(tmp_path, hipe_records):
     from typer.testing import CliRunner
 
     from spacy_dgemma.cli import app
 
+    record = dict(hipe_records["fr"], document_id="new", source=TRAIN_SOURCE)
     data = tmp_path / "silver-train-fr.jsonl"
-    data.write_text(json.dumps(_record("new", "Mr. Smith went to Paris.", [(["Mr. Smith"], ["Paris"])])) + "\n", encoding="utf8")
+    data.write_text(json.dumps(record) + "\n", encoding="utf8")
     tsv = _tsv(tmp_path / "tiny.tsv", n_docs=2)
     result = CliRunner().invoke(app, ["convert-ner", str(tsv), str(tmp_path / "out"), "--partial", str(data)])
     assert result.exit_code == 0, result.output
     assert "partial: fr docs 1" in result.output
-    assert (tmp_path / "out" / "partial-train.spacy").exists()
+    docs = list(DocBin(store_user_data=True).from_disk(tmp_path / "out" / "partial-train.spacy").get_docs(spacy.blank("xx").vocab))
+    mentions = {m for pair in record["sampled_pairs"] for key in ("pers_mentions_list", "loc_mentions_list") for m in pair[key]}
+    assert docs[0].ents and {e.text for e in docs[0].ents} <= mentions
+
+
+def test_convert_ner_cli_names_a_bad_partial_file_and_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_dgemma.cli import app
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"document_id": "x", "text": 3}\n', encoding="utf8")
+    result = CliRunner().invoke(app, ["convert-ner", str(_tsv(tmp_path / "tiny.tsv", n_docs=1)), str(tmp_path / "out"), "--partial", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}:1:" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

@@ -47,7 +47,7 @@ def _records(paths: List[Path]) -> List[dict]:
     from ..hipe.read import iter_records
 
     # One file at a time: a document may be both in gold train and in the silver sandbox.
-    return [line.record for path in paths for line in iter_records(path, validate=False)]
+    return [line.record for path in paths for line in iter_records(path)]
 
 
 @app.command("convert-ner")

@@ -8,8 +8,8 @@ from typing import Collection, Dict, Iterable, List, Mapping
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from .hipe2022 import DEFAULT_LABEL_MAP, USER_DATA_KEY, is_unannotated, read_docs
 from ..tokenizer import TOKENIZER
+from .hipe2022 import DEFAULT_LABEL_MAP, USER_DATA_KEY, is_unannotated, read_docs
 from .partial import partial_docs
 
 logger = logging.getLogger("spacy_dgemma")

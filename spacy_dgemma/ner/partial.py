@@ -8,7 +8,7 @@ sampled pairs. Each occurrence of such a mention becomes an entity; every other 
 Documents taken from a HIPE-2022 *test* file are never used: those files score the recogniser.
 """
 import re
-from typing import Collection, Dict, Iterable, Iterator, List, Mapping, Optional, Set
+from typing import Collection, Dict, Iterable, Iterator, List, Mapping, Set
 
 from spacy.language import Language
 from spacy.pipeline import Sentencizer
