@@ -69,7 +69,7 @@ def scores_table(scores: Dict[str, Any]) -> str:
 
 
 def ner_section(ner_scores: Dict[str, Any]) -> str:
-    """The recogniser's held-out scores and the HIPE-2022 data licences, for the model card."""
+    """The recogniser's held-out scores and its data licences, for the model card."""
     rows = ["| held-out | gold | P | R | F1 | pers F1 | loc F1 |", "|---|---|---|---|---|---|---|"]
     for group in ("de", "en", "fr", "all"):
         if group in ner_scores:

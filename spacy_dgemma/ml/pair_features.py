@@ -63,14 +63,15 @@ CUES: Dict[str, Tuple[str, ...]] = {
 }
 CUE_NAMES = tuple(CUES)
 # Month names (en / de / fr, lower case) -> month number.
-MONTHS: Dict[str, int] = {}
-for _names in (
-    "january february march april may june july august september october november december",
-    "januar februar märz april mai juni juli august september oktober november dezember",
-    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
-):
-    for _i, _m in enumerate(_names.split()):
-        MONTHS[_m] = _i + 1
+MONTHS: Dict[str, int] = {
+    name: number
+    for names in (
+        "january february march april may june july august september october november december",
+        "januar februar märz april mai juni juli august september oktober november dezember",
+        "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
+    )
+    for number, name in enumerate(names.split(), 1)
+}
 MONTHS.update({"jan": 1, "feb": 2, "febr": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sept": 9,
                "sep": 9, "oct": 10, "okt": 10, "nov": 11, "dec": 12, "dez": 12, "déc": 12, "jänner": 1})
 _YEAR_RE = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
@@ -144,8 +145,6 @@ class DocContext:
         self.places = list(doc.spans["places"]) if "places" in doc.spans else _unique_spans(p.place_spans for p in pairs)
         self.person_starts = numpy.array(sorted(s.start for s in self.persons), dtype="int64")
         self.place_starts = numpy.array(sorted(s.start for s in self.places), dtype="int64")
-        # Lower-case words (for the month names of datelines).
-        self.lower = [t.lower_ for t in doc]
         # Dated datelines: a place mention followed within 5 tokens by a number and a month name.
         datelines = sorted((s.start, s.id_ or s.text) for s in self.places if self._dated(s.end))
         self.dateline_starts = numpy.array([start for start, _ in datelines], dtype="int64")
@@ -153,7 +152,7 @@ class DocContext:
 
     def _dated(self, end: int) -> bool:
         """Whether a day number and a month name follow token `end` ("Paris, 12 juillet", "Aug. 18")."""
-        words = [w for w in self.lower[end : end + 7] if w.strip()][:5]
+        words = [t.lower_ for t in self.doc[end : end + 7] if t.lower_.strip()][:5]
         for i, w in enumerate(words):
             if w.rstrip(".") in MONTHS and any(x.rstrip(".").isdigit() and len(x.rstrip(".")) <= 2 for x in words[:i] + words[i + 1 : i + 2]):
                 return True

@@ -46,12 +46,19 @@ def _counts(examples: List[Example], labels: Collection[str] = SCORED_LABELS) ->
     return per_type
 
 
+def _total(per_type: Dict[str, PRFScore]) -> PRFScore:
+    """tp/fp/fn summed over the types (micro average)."""
+    total = PRFScore()
+    for prf in per_type.values():
+        total += prf
+    return total
+
+
 def _prf(examples: List[Example]) -> Dict[str, float]:
     """Micro P/R/F over all types and per type."""
     per_type = _counts(examples)
-    tp = sum(s.tp for s in per_type.values())
-    fp = sum(s.fp for s in per_type.values())
-    fn = sum(s.fn for s in per_type.values())
+    total = _total(per_type)
+    tp, fp, fn = total.tp, total.fp, total.fn
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     out = {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0, "n_gold": float(tp + fn)}
@@ -67,9 +74,7 @@ def make_ner_scorer(labels: List[str] = list(SCORED_LABELS)) -> Callable[..., Di
 
     def score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
         per_type = _counts(list(examples), labels)
-        totals = PRFScore()
-        for prf in per_type.values():
-            totals += prf
+        totals = _total(per_type)
         return {
             "ents_p": totals.precision,
             "ents_r": totals.recall,
