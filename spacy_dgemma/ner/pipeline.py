@@ -11,7 +11,8 @@ NER_NAME = "ner"
 
 
 def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_NAME) -> Language:
-    """Source the trained NER of `ner_model` into `nlp`, before its relation component.
+    """Source the trained NER of `ner_model` (and the components after it, such as
+    ``dgemma_propagate_entities``) into `nlp`, before its relation component.
 
     The NER's shared tok2vec is copied into the component (``replace_listeners``), so that it
     runs on its own whatever else the pipeline has.
@@ -31,6 +32,10 @@ def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_N
     relations = [n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == RELATIONS_FACTORY]
     position = {"before": relations[0]} if relations else {}
     nlp.add_pipe("ner", name=name, source=source, **position)
+    # The components after the NER that work on its entities (dgemma_propagate_entities) come along.
+    for after in source.pipe_names[source.pipe_names.index("ner") + 1 :]:
+        if after not in nlp.pipe_names:
+            nlp.add_pipe(after, source=source, **position)
     return nlp
 
 
