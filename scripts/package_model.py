@@ -19,6 +19,7 @@ import typer
 from wasabi import msg
 
 from spacy_dgemma.about import __version__ as LIB_VERSION
+from spacy_dgemma.ner.pipeline import share_vectors
 
 LICENSE = "CC BY-NC-SA 4.0"
 SOURCES = [
@@ -49,6 +50,7 @@ def assemble(model: Path, ner: Optional[Path]) -> spacy.Language:
     nlp = spacy.load(model)
     if ner is not None and ner.exists():
         ner_nlp = spacy.load(ner)
+        share_vectors(nlp, ner_nlp)
         for name in ner_nlp.pipe_names:
             if name in nlp.pipe_names:
                 continue

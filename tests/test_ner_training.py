@@ -9,6 +9,7 @@ from spacy.cli.train import train
 
 from spacy_dgemma.ner.convert import convert_hipe2022
 from spacy_dgemma.ner.evaluate import evaluate_ner_files
+from spacy_dgemma.ner.gazetteer import gazetteer_vectors
 from spacy_dgemma.ner.pipeline import add_recogniser, read_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,8 +42,11 @@ def tiny_ner(tmp_path_factory) -> Path:
                "text": "Le maire de Lyon est parti.", "sampled_pairs": [{"pers_mentions_list": [], "loc_mentions_list": ["Lyon"]}]}
     convert_hipe2022([_tsv(tmp / "tiny.tsv")], tmp / "corpus", heldout_fraction=0.0, partial_records=[partial])
     corpus = tmp / "corpus"
+    gazetteer = spacy.blank("xx")
+    gazetteer.vocab.vectors = gazetteer_vectors({"Lyon": {"city"}, "Paris": {"city", "large_city"}, "Berlin": {"city"}})
+    gazetteer.to_disk(tmp / "gazetteer")
     overrides = {"paths.train": str(corpus / "train.spacy"), "paths.dev": str(corpus / "train.spacy"),
-                 "paths.partial": str(corpus / "partial-train.spacy")}
+                 "paths.partial": str(corpus / "partial-train.spacy"), "paths.vectors": str(tmp / "gazetteer")}
     train(ROOT / "training" / "ner_tiny.cfg", tmp / "model", overrides=overrides)
     return tmp / "model" / "model-last"
 
@@ -60,6 +64,7 @@ def test_raw_text_gets_entities_and_relations(tiny_ner, tmp_path):
     nlp.add_pipe("dgemma_relations", config={"candidates": {"@misc": "spacy_dgemma.pair_candidates.v1", "grouper": {"@misc": "spacy_dgemma.group_mentions.v1"}}})
     add_recogniser(nlp, tiny_ner)
     assert nlp.pipe_names == ["ner", "dgemma_propagate_entities", "dgemma_relations"]
+    assert nlp.vocab.vectors.find(key="Paris") >= 0  # the recogniser's place-name vectors came along
     text = tmp_path / "raw.txt"
     text.write_text("M. Poincaré est arrivé à Lyon. Mr. Smith went to Paris.", encoding="utf8")
     doc = nlp(next(read_inputs([text], nlp)))

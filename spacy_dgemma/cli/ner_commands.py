@@ -77,6 +77,22 @@ def convert_ner_cli(
     msg.good(f"Wrote {output_dir}/train.spacy and {output_dir}/heldout.spacy (held-out ids: heldout.tsv)")
 
 
+@app.command("gazetteer")
+def gazetteer_cli(
+    output_dir: Path = typer.Argument(Path("corpus/ner/gazetteer"), help="Folder for a blank pipeline holding the place-name vectors"),
+    lang: str = typer.Option("xx", "--lang", help="Language of the blank pipeline"),
+) -> None:
+    """Place-name features (GeoNames cities and countries, ISO 3166 names in en/de/fr) as static
+    vectors, for the recogniser's ``[initialize] vectors`` (training/ner.cfg)."""
+    from ..ner.gazetteer import write_gazetteer_pipeline
+
+    try:
+        n_words = write_gazetteer_pipeline(output_dir, lang=lang)
+    except ImportError as err:
+        msg.fail(str(err), exits=2)
+    msg.good(f"Wrote {n_words:,} place-name words to {output_dir}")
+
+
 @app.command("evaluate-ner")
 def evaluate_ner_cli(
     model: str = typer.Argument(..., help="Pipeline with an 'ner' component (e.g. training/ner/model-best)"),

@@ -31,12 +31,26 @@ def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_N
             source.replace_listeners(tok2vec, "ner", ["model.tok2vec"])
     relations = [n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == RELATIONS_FACTORY]
     position = {"before": relations[0]} if relations else {}
+    share_vectors(nlp, source)
     nlp.add_pipe("ner", name=name, source=source, **position)
     # The components after the NER that work on its entities (dgemma_propagate_entities) come along.
     for after in source.pipe_names[source.pipe_names.index("ner") + 1 :]:
         if after not in nlp.pipe_names:
             nlp.add_pipe(after, source=source, **position)
     return nlp
+
+
+def share_vectors(nlp: Language, source: Language) -> None:
+    """Give `nlp` the static vectors of `source` (the recogniser's place-name features), which
+    sourcing a component does not copy.
+
+    RAISES: ValueError if `nlp` has other vectors of its own.
+    """
+    if not len(source.vocab.vectors) or source.vocab.vectors is nlp.vocab.vectors:
+        return
+    if len(nlp.vocab.vectors) and nlp.vocab.vectors.to_bytes() != source.vocab.vectors.to_bytes():
+        raise ValueError("the pipeline has static vectors of its own, and the recogniser needs its gazetteer vectors")
+    nlp.vocab.vectors = source.vocab.vectors
 
 
 def read_inputs(paths: Iterable[Union[str, Path]], nlp: Language) -> Iterator[Doc]:
