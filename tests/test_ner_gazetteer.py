@@ -1,4 +1,4 @@
-"""The recogniser's place-name features: the vectors table, and the real gazetteer build (slow)."""
+"""The recogniser's name-list features: the vectors table, and the real gazetteer build (slow)."""
 import numpy
 import pytest
 import spacy
@@ -11,7 +11,8 @@ def test_words_share_one_row_per_feature_combination():
     vectors = gazetteer_vectors({"Lyon": {"city"}, "Nantes": {"city"}, "Paris": {"city", "large_city"}, "York": {"part_of_name"}})
     assert vectors.shape == (3, len(FEATURES)) and len(vectors.key2row) == 4
     assert vectors.find(key="Lyon") == vectors.find(key="Nantes") != vectors.find(key="Paris")
-    assert numpy.array_equal(vectors[spacy.strings.StringStore().add("Paris")], [1, 1, 0, 0, 0])
+    expected = [name in ("city", "large_city") for name in FEATURES]
+    assert numpy.array_equal(vectors[spacy.strings.StringStore().add("Paris")], expected)
     assert vectors.find(key="Rien") == -1
 
 
@@ -36,6 +37,7 @@ def test_real_gazetteer_knows_historical_newspaper_places(tmp_path):
     assert {"city", "large_city"} <= features["Nizza"] and "city" in features["Stäfa"]
     assert "country_or_region" in features["Ungarn"] and "country_or_region" in features["Oesterreich"]
     assert "genitive" in features["Polens"] and "city" in features["PALERMO"]
+    assert "given_name" in features["Friedrich"] and "surname" in features["Müller"]
     assert "Herr" not in features and "Stadtrat" not in features
     result = CliRunner().invoke(app, ["gazetteer", str(tmp_path / "gazetteer")])
     assert result.exit_code == 0, result.output

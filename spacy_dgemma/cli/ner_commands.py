@@ -82,7 +82,7 @@ def gazetteer_cli(
     output_dir: Path = typer.Argument(Path("corpus/ner/gazetteer"), help="Folder for a blank pipeline holding the place-name vectors"),
     lang: str = typer.Option("xx", "--lang", help="Language of the blank pipeline"),
 ) -> None:
-    """Place-name features (GeoNames cities and countries, ISO 3166 names in en/de/fr) as static
+    """Name-list features (GeoNames cities and countries, ISO 3166 names in en/de/fr, Faker given names and surnames) as static
     vectors, for the recogniser's ``[initialize] vectors`` (training/ner.cfg)."""
     from ..ner.gazetteer import write_gazetteer_pipeline
 

