@@ -1,10 +1,9 @@
-"""The recogniser's tok2vec reads across line breaks; the pretraining text keeps every training word."""
+"""The recogniser's tok2vec reads across line breaks."""
 import numpy
 import pytest
 import spacy
 from thinc.api import Config
 
-from spacy_dgemma.ner.pretraining_text import pretraining_texts
 
 TOK2VEC = """
 [model]
@@ -56,18 +55,3 @@ def test_gradients_reach_only_the_words(tok2vec):
     after = tok2vec.predict(docs)
     assert not numpy.allclose(after[0], outputs[0]) and not after[2].any()
 
-
-def test_pretraining_text_is_cut_at_line_ends():
-    nlp = spacy.blank("fr")
-    lines = [f"Ligne {i} du journal de Lyon ." for i in range(40)]  # 6 tokens and a line end each
-    doc = nlp("\n".join(lines))
-    pieces = list(pretraining_texts([doc, nlp(""), nlp("Court .")], max_tokens=50))
-    assert all(len(nlp(p)) <= 50 for p in pieces)
-    assert all(p.split("\n")[-1] in lines for p in pieces[:-1])  # no line is cut in two
-    assert " ".join(p.replace("\n", " ") for p in pieces) == " ".join(lines) + " Court ."
-
-
-def test_pretraining_text_without_line_ends_is_cut_at_the_limit():
-    nlp = spacy.blank("en")
-    doc = nlp(" ".join(["word"] * 120))
-    assert [len(nlp(p)) for p in pretraining_texts([doc], max_tokens=50)] == [50, 50, 20]

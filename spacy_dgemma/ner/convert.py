@@ -6,13 +6,11 @@ from pathlib import Path
 from typing import Collection, Dict, Iterable, List, Mapping
 
 import spacy
-import srsly
 from spacy.tokens import Doc, DocBin
 
 from ..tokenizer import TOKENIZER
 from .hipe2022 import DEFAULT_LABEL_MAP, USER_DATA_KEY, is_unannotated, read_docs
 from .partial import partial_docs
-from .pretraining_text import pretraining_texts
 
 logger = logging.getLogger("spacy_dgemma")
 
@@ -36,8 +34,7 @@ def convert_hipe2022(
     hold_out_ids: Collection[str] = (),
     partial_records: Iterable[dict] = (),
 ) -> Dict[str, Counter]:
-    """Write ``train.spacy``, ``heldout.spacy``, ``heldout-sample.spacy`` and ``{train,heldout}-{lang}.spacy``,
-    and ``raw-text.jsonl``: the text of the training documents (never the held-out ones), for `spacy pretrain`.
+    """Write ``train.spacy``, ``heldout.spacy``, ``heldout-sample.spacy`` and ``{train,heldout}-{lang}.spacy``.
 
     With `partial_records`, also ``partial-train.spacy``: the HIPE-2026 documents that are in none of
     the TSV files nor in `hold_out_ids`, with their pairs' mentions as entities (`partial_docs`).
@@ -94,7 +91,6 @@ def convert_hipe2022(
             _write(subset, output_dir / f"{part}-{language}.spacy")
     # A quarter of the held-out documents, for the evaluations during training (they are slow).
     _write(parts["heldout"][::4], output_dir / "heldout-sample.spacy")
-    srsly.write_jsonl(output_dir / "raw-text.jsonl", ({"text": text} for text in pretraining_texts(parts["train"] + partial)))
     (output_dir / "heldout.tsv").write_text("\n".join(heldout_ids) + "\n", encoding="utf8")
     (output_dir / "unannotated.tsv").write_text("".join(f"{s}\n" for s in skipped), encoding="utf8")
     return stats
