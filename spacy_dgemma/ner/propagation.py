@@ -45,16 +45,18 @@ class PropagateEntities:
             return doc
         taken: Set[int] = {i for ent in doc.ents for i in range(ent.start, ent.end)}
         words = [token.text for token in doc]
+        starts: Dict[str, List[int]] = defaultdict(list)  # first word → where it occurs
+        for i, word in enumerate(words):
+            starts[word].append(i)
         added: List[Span] = []
         # Longest strings first, so "Lord Rosebery" is marked before "Rosebery" could take its last word.
         for key in sorted(strings, key=lambda k: (-len(k), k)):
             label = strings[key].most_common(1)[0][0]
             n = len(key)
-            for start in range(len(words) - n + 1):
-                if words[start] == key[0] and tuple(words[start : start + n]) == key:
-                    if not any(i in taken for i in range(start, start + n)):
-                        added.append(Span(doc, start, start + n, label=label))
-                        taken.update(range(start, start + n))
+            for start in starts[key[0]]:
+                if tuple(words[start : start + n]) == key and not any(i in taken for i in range(start, start + n)):
+                    added.append(Span(doc, start, start + n, label=label))
+                    taken.update(range(start, start + n))
         if added:
             doc.ents = sorted(list(doc.ents) + added, key=lambda span: span.start)
         return doc
