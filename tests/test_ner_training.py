@@ -64,7 +64,7 @@ def test_raw_text_gets_entities_and_relations(tiny_ner, tmp_path):
     nlp.add_pipe("dgemma_relations", config={"candidates": {"@misc": "spacy_dgemma.pair_candidates.v1", "grouper": {"@misc": "spacy_dgemma.group_mentions.v1"}}})
     add_recogniser(nlp, tiny_ner)
     assert nlp.pipe_names == ["ner", "dgemma_propagate_entities", "dgemma_relations"]
-    assert nlp.vocab.vectors.find(key="Paris") >= 0  # the recogniser's place-name vectors came along
+    assert nlp.vocab.vectors.find(key="Paris") >= 0  # the recogniser's name-list vectors came along
     text = tmp_path / "raw.txt"
     text.write_text("M. Poincaré est arrivé à Lyon. Mr. Smith went to Paris.", encoding="utf8")
     doc = nlp(next(read_inputs([text], nlp)))

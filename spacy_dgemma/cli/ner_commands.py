@@ -79,18 +79,18 @@ def convert_ner_cli(
 
 @app.command("gazetteer")
 def gazetteer_cli(
-    output_dir: Path = typer.Argument(Path("corpus/ner/gazetteer"), help="Folder for a blank pipeline holding the place-name vectors"),
+    output_dir: Path = typer.Argument(Path("corpus/ner/gazetteer"), help="Folder for a blank pipeline holding the name-list vectors"),
     lang: str = typer.Option("xx", "--lang", help="Language of the blank pipeline"),
 ) -> None:
-    """Name-list features (GeoNames cities and countries, ISO 3166 names in en/de/fr, Faker given names and surnames) as static
-    vectors, for the recogniser's ``[initialize] vectors`` (training/ner.cfg)."""
+    """Name-list features (GeoNames cities and countries, ISO 3166 names in en/de/fr, Faker given
+    names and surnames) as static vectors, for the recogniser's ``[initialize] vectors`` (training/ner.cfg)."""
     from ..ner.gazetteer import write_gazetteer_pipeline
 
     try:
         n_words = write_gazetteer_pipeline(output_dir, lang=lang)
     except ImportError as err:
         msg.fail(str(err), exits=2)
-    msg.good(f"Wrote {n_words:,} place-name words to {output_dir}")
+    msg.good(f"Wrote {n_words:,} words with name-list features to {output_dir}")
 
 
 @app.command("evaluate-ner")

@@ -3,8 +3,9 @@
 A CNN trained from scratch on a few hundred newspaper pages has never seen most place names
 ("Thessalien", "Villafranca", "Adrianopel") nor most given names. This module turns gazetteers
 and name lists into a small vectors table: each word that is (part of) a known place name, or
-a common given name or surname, gets a vector of yes/no features, every other word none. `MultiHashEmbed` (``include_static_vectors = true``) reads
-it beside its hash embeddings; the model learns how far to trust each feature.
+a common given name or surname, gets a vector of yes/no features, every other word none.
+`MultiHashEmbed` (``include_static_vectors = true``) reads it beside its hash embeddings; the
+model learns how far to trust each feature.
 
 Sources (build time only; the table is saved with the trained pipeline):
 - GeoNames cities with at least 5,000 inhabitants and their Latin-script alternate names,

@@ -41,7 +41,7 @@ def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_N
 
 
 def share_vectors(nlp: Language, source: Language) -> None:
-    """Give `nlp` the static vectors of `source` (the recogniser's place-name features), which
+    """Give `nlp` the static vectors of `source` (the recogniser's name-list features), which
     sourcing a component does not copy.
 
     RAISES: ValueError if `nlp` has other vectors of its own.
