@@ -24,6 +24,7 @@ def test_card_with_recogniser_has_its_scores_and_licences(package_model):
     assert "## The recogniser (ner)" in card
     assert "| fr | 100 | 0.700 | 0.500 | 0.583 | 0.350 | 0.660 |" in card
     assert "newseye and sonar under CC BY 4.0" in card and "CC BY-NC-SA 4.0" in card
+    assert "(exact-span F1 0.35 against 0.66)" in card  # persons against places, from the scores
 
 
 def test_card_without_recogniser_has_no_ner_section(package_model):
