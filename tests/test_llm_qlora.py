@@ -112,3 +112,32 @@ def test_multimodal_gemma4_adapts_only_the_text_tower_and_caches_exactly(tiny_mo
     cached = RelationLabeller(model, tokenizer, max_new_tokens=8).label_document(document)
     naive = RelationLabeller(model, tokenizer, max_new_tokens=8, cache_prefix=False).label_document(document)
     assert [r.raw for r in cached] == [r.raw for r in naive]
+
+
+def test_tiny_linear_shapes_suit_4bit_blocks(tiny_models):
+    """bitsandbytes repacks NF4 weights for inference in 32 × 64 blocks on AVX512-BF16 CPUs;
+    the teacher is the tiny model the workflows load in 4-bit."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_models["teacher"]))
+    linear = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n != "lm_head"]
+    assert linear
+    for name, module in linear:
+        assert module.out_features % 32 == 0 and module.in_features % 64 == 0, (name, module)
+
+
+def test_4bit_teacher_inference_forward(tiny_models):
+    """The annotate path: a 4-bit model in eval mode without gradients (where the CPU repacking happens)."""
+    import torch
+
+    from spacy_dgemma.llm.loading import load_model, load_tokenizer
+
+    path = str(tiny_models["teacher"])
+    tokenizer = load_tokenizer(path)
+    model = load_model(path, device="cpu", load_in_4bit=True)
+    model.eval()
+    ids = tokenizer("Mr. Gladstone left London.", return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**ids).logits
+    assert logits.shape[:2] == ids["input_ids"].shape and torch.isfinite(logits).all()

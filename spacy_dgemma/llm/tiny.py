@@ -30,6 +30,11 @@ END_OF_TURN = "<turn|>"
 CHAT_TEMPLATE_FILE = Path(__file__).parent.parent / "templates" / "gemma4_chat.jinja"
 
 # Architecture presets (see the module docstring). vocab_size is set from the tokenizer.
+# The teacher, which the workflows load in 4-bit, has every linear layer's out_features a
+# multiple of 32 and in_features a multiple of 64 (the 4-bit block size): on CPUs with
+# AVX512-BF16, bitsandbytes repacks NF4 weights in blocks of 32 × 64 for inference and fails on
+# other shapes (a 96-wide MLP and a 4-expert router did). The student (full precision in the
+# workflows) keeps an 8-wide per-layer input, which such a CPU could not run in 4-bit.
 TINY_PRESETS: Dict[str, Dict] = {
     "student": dict(
         hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=2,
@@ -38,10 +43,10 @@ TINY_PRESETS: Dict[str, Dict] = {
         num_kv_shared_layers=2, hidden_size_per_layer_input=8, final_logit_softcapping=30.0,
     ),
     "teacher": dict(
-        hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=2,
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
         num_key_value_heads=1, head_dim=32, global_head_dim=32, num_global_key_value_heads=1,
         sliding_window=48, layer_types=["sliding_attention", "full_attention"],
-        attention_k_eq_v=True, enable_moe_block=True, num_experts=4, top_k_experts=2,
+        attention_k_eq_v=True, enable_moe_block=True, num_experts=32, top_k_experts=2,
         moe_intermediate_size=32, hidden_size_per_layer_input=0, final_logit_softcapping=30.0,
     ),
 }
