@@ -12,9 +12,9 @@ held-out mentions could not be matched otherwise).
 """
 from typing import Callable, List
 
+from spacy.lang.char_classes import ALPHA, ALPHA_UPPER
 from spacy.language import Language
 from spacy.tokenizer import Tokenizer
-from spacy.lang.char_classes import ALPHA, ALPHA_UPPER
 from spacy.util import compile_infix_regex, compile_prefix_regex, registry
 
 TOKENIZER = "spacy_dgemma.Tokenizer.v1"
