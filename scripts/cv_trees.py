@@ -25,7 +25,7 @@ from spacy_dgemma.corpus import make_predicted
 from spacy_dgemma.hipe.read import read_docs
 from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS
 from spacy_dgemma.ml.pair_classifier import featurize
-from spacy_dgemma.scorer import macro_recall
+from spacy_dgemma.scorer import score_pairs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cv_compact import LANGS, folds_of  # noqa: E402
@@ -65,13 +65,13 @@ def document_rows(config: Path, split_dir: Path) -> Tuple[list, Rows]:
 
 
 def official(langs: List[str], gold_at, pred_at, gold_is_at, pred_is_at) -> Tuple[float, Dict[str, float]]:
-    """Mean over languages of (at macro recall + isAt macro recall) / 2."""
+    """The official metric (`score_pairs`' mean of at and isAt) per language, and its mean over languages."""
     per = {}
     for lang in LANGS:
         idx = [i for i, l in enumerate(langs) if l == lang]
-        at = macro_recall([AT_LABELS[gold_at[i]] for i in idx], [AT_LABELS[pred_at[i]] for i in idx])
-        is_at = macro_recall([IS_AT_LABELS[gold_is_at[i]] for i in idx], [IS_AT_LABELS[pred_is_at[i]] for i in idx])
-        per[lang] = (at + is_at) / 2
+        gold = [(AT_LABELS[gold_at[i]], IS_AT_LABELS[gold_is_at[i]]) for i in idx]
+        pred = [(AT_LABELS[pred_at[i]], IS_AT_LABELS[pred_is_at[i]]) for i in idx]
+        per[lang] = score_pairs(gold, pred)["mean"]
     return float(numpy.mean(list(per.values()))), per
 
 
