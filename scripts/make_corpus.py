@@ -6,6 +6,7 @@ Writes, under OUTPUT:
   silver/  DocBins of the gold train part plus all silver (sandbox) documents that are not in gold
   silver-train/  DocBins of the silver train documents only (for paths.silver, added at a loss weight)
   dev/     DocBins of the gold dev part
+  gold-all/  DocBins of the gold train and dev parts together (the packaged model's final fit)
 """
 import shutil
 from pathlib import Path
@@ -30,7 +31,7 @@ def main(
     dev_fraction: float = typer.Option(DEV_FRACTION, "--dev-fraction", help="Share of gold train held out as dev"),
 ) -> None:
     split_dir = output / "split"
-    for name in ("split", "gold", "silver", "silver-train", "dev"):
+    for name in ("split", "gold", "silver", "silver-train", "dev", "gold-all"):
         shutil.rmtree(output / name, ignore_errors=True)
         (output / name).mkdir(parents=True)
     silver = data / "sandbox"
@@ -41,9 +42,11 @@ def main(
     for path in sorted(summary.files):
         if path.name.startswith("gold-train-"):
             convert(path, output / "gold", report)
+            shutil.copyfile(output / "gold" / f"{path.stem}.spacy", output / "gold-all" / f"{path.stem}.spacy")
             shutil.copyfile(output / "gold" / f"{path.stem}.spacy", output / "silver" / f"{path.stem}.spacy")
         elif path.name.startswith("gold-dev-"):
             convert(path, output / "dev", report)
+            shutil.copyfile(output / "dev" / f"{path.stem}.spacy", output / "gold-all" / f"{path.stem}.spacy")
         elif path.name.startswith("silver-"):
             convert(path, output / "silver", report)
             if path.name.startswith("silver-train-"):

@@ -30,3 +30,12 @@ def test_card_with_recogniser_has_its_scores_and_licences(package_model):
 def test_card_without_recogniser_has_no_ner_section(package_model):
     card = package_model.model_card(META, {}, ["dgemma_relations"], NER_SCORES)
     assert "The recogniser (ner)" not in card
+
+
+def test_card_says_when_the_model_was_fit_on_train_and_dev(package_model):
+    final = package_model.model_card(META, {}, ["dgemma_relations"], final_fit=True)
+    assert "all 104 gold newspaper articles" in final
+    assert "trained without the dev documents" in final
+    plain = package_model.model_card(META, {}, ["dgemma_relations"])
+    assert "minus the project's held-out dev documents" in plain
+    assert "all 104 gold" not in plain

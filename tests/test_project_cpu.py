@@ -24,6 +24,8 @@ def test_cpu_workflow_on_tiny_subset(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=project)
     assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
     assert (project / "training" / "compact" / "model-best" / "dgemma_relations" / "model").exists()
+    # The packaged model: the same config fit on gold train + dev.
+    assert (project / "training" / "compact-all" / "model-last" / "dgemma_relations" / "model").exists()
     for name in ("scores.json", "confusion.json", "confusion.png"):
         assert (project / "metrics" / "compact" / name).exists()
     assert list((project / "packages" / "xx_dgemma_relations-0.1.0" / "dist").glob("*.whl"))
