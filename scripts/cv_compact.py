@@ -65,19 +65,26 @@ def folds_of(docs: List[Tuple[str, spacy.tokens.Doc]], k: int) -> List[int]:
     return fold
 
 
-def decide(rows: numpy.ndarray, log_prior: numpy.ndarray, alpha: float) -> List[Tuple[int, int]]:
-    """(at, isAt) label indices: argmax per head of log p − alpha · log prior."""
+# The (at, isAt) label pairs the component may answer (`consistent_labels`, labels.decide_labels).
+CONSISTENT = [(a, b) for a in range(N_AT) for b in range(len(IS_AT_LABELS)) if (AT_LABELS[a], IS_AT_LABELS[b]) != ("FALSE", "TRUE")]
+
+
+def decide(rows: numpy.ndarray, log_prior: numpy.ndarray, alpha: float, consistent: bool = True) -> List[Tuple[int, int]]:
+    """(at, isAt) label indices from log p − alpha · log prior: the best consistent pair of labels
+    (as the component decides by default), or with --independent the argmax of each head."""
     z = numpy.log(numpy.clip(rows, 1e-8, 1.0)) - alpha * log_prior
+    if consistent:
+        return [max(CONSISTENT, key=lambda ab: r[ab[0]] + r[N_AT + ab[1]]) for r in z]
     return [(int(numpy.argmax(r[:N_AT])), int(numpy.argmax(r[N_AT:]))) for r in z]
 
 
-def score(langs, golds, probs, log_priors=None, alpha: float = 0.0) -> Tuple[float, Dict[str, float]]:
+def score(langs, golds, probs, log_priors=None, alpha: float = 0.0, consistent: bool = True) -> Tuple[float, Dict[str, float]]:
     per = {}
     if log_priors is None:
         log_priors = [numpy.zeros(len(AT_LABELS) + len(IS_AT_LABELS))] * len(langs)
     for lang in sorted(set(langs)):
         g = [x for l, gs in zip(langs, golds) if l == lang for x in gs]
-        p = [x for l, ps, lp in zip(langs, probs, log_priors) if l == lang for x in decide(ps, lp, alpha)]
+        p = [x for l, ps, lp in zip(langs, probs, log_priors) if l == lang for x in decide(ps, lp, alpha, consistent)]
         at = macro_recall([AT_LABELS[a] for a, _ in g], [AT_LABELS[a] for a, _ in p])
         is_at = macro_recall([IS_AT_LABELS[b] for _, b in g], [IS_AT_LABELS[b] for _, b in p])
         per[lang] = (at + is_at) / 2
@@ -111,6 +118,7 @@ def main(
     silver_langs: str = typer.Option("de,en,fr", help="Comma-separated languages of the silver documents added"),
     overrides: List[str] = typer.Option([], "--set", help="Config override key=value (JSON value)"),
     include_dev: bool = typer.Option(False, "--include-dev", help="Fold the gold dev documents in too (for a settled choice: 104 documents instead of 77)"),
+    independent: bool = typer.Option(False, "--independent", help="Decide each relation on its own (the component's consistent_labels = false)"),
 ) -> None:
     pair_classifier.featurize = _cached_featurize
     over = {}
@@ -174,10 +182,10 @@ def main(
         for alpha in [float(a) for a in alphas.split(",")]:
             typer.echo(f"silver weight {weight}, alpha {alpha}:")
             for epoch in range(epochs):
-                seed_scores = [score(langs, golds, [p[epoch] for p in probs], log_priors, alpha) for probs in results.values()]
+                seed_scores = [score(langs, golds, [p[epoch] for p in probs], log_priors, alpha, not independent) for probs in results.values()]
                 per_seed = [total for total, _ in seed_scores]
                 per_lang = {l: numpy.mean([per[l] for _, per in seed_scores]) for l in LANGS}
-                avg, per = score(langs, golds, [numpy.mean([results[s][i][epoch] for s in results], 0) for i in range(len(docs))], log_priors, alpha)
+                avg, per = score(langs, golds, [numpy.mean([results[s][i][epoch] for s in results], 0) for i in range(len(docs))], log_priors, alpha, not independent)
                 typer.echo(
                     f"epoch {epoch + 1}: seeds " + " ".join(f"{v:.3f}" for v in per_seed)
                     + f" | mean {numpy.mean(per_seed):.3f} ± {numpy.std(per_seed):.3f} ("

@@ -21,3 +21,17 @@ def scores_to_dicts(row) -> Tuple[Dict[str, float], Dict[str, float]]:
     at = {label: float(row[i]) for i, label in enumerate(AT_LABELS)}
     is_at = {label: float(row[N_AT + i]) for i, label in enumerate(IS_AT_LABELS)}
     return at, is_at
+
+
+def decide_labels(at_scores: Dict[str, float], is_at_scores: Dict[str, float], consistent: bool = True) -> Tuple[str, str]:
+    """The (at, isAt) labels of one pair from its two score distributions.
+
+    consistent: never answer isAt TRUE with at FALSE (someone there at publication time has been
+        there; no gold pair of the train set has that pair of labels): the best-scoring pair of
+        labels by the product of the two scores, that one excluded. Otherwise each relation's
+        best label on its own.
+    """
+    if not consistent:
+        return max(at_scores, key=at_scores.get), max(is_at_scores, key=is_at_scores.get)
+    allowed = [(a, b) for a in AT_LABELS for b in IS_AT_LABELS if (a, b) != ("FALSE", "TRUE")]
+    return max(allowed, key=lambda ab: at_scores[ab[0]] * is_at_scores[ab[1]])

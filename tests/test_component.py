@@ -8,7 +8,7 @@ from thinc.api import Adam, Linear, Model, fix_random_seed
 
 from conftest import HIPE_RECORDS, build_hipe_doc, strip_labels
 from spacy_dgemma.extensions import RELATIONS_KEY
-from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS, N_AT, SCORE_COLUMNS
+from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS, N_AT, SCORE_COLUMNS, decide_labels
 from spacy_dgemma.ml.types import DocPairs, RelationScores
 from spacy_dgemma.pipeline import DgemmaRelations
 from spacy_dgemma.relations import relations_to_hipe_pairs
@@ -329,3 +329,32 @@ def test_update_rejects_non_examples():
     pipe = nlp.add_pipe("dgemma_relations")
     with pytest.raises(TypeError, match="Example"):
         pipe.update([nlp.make_doc("text")])
+
+
+def _constant_scores_model(row):
+    """Every candidate pair gets the same score row."""
+
+    def forward(model, doc_pairs, is_train):
+        n = sum(len(pairs) for _, pairs in doc_pairs)
+        return RelationScores(model.ops.asarray2f(numpy.tile(numpy.asarray(row, dtype="f"), (n, 1)))), lambda d: []
+
+    return Model("constant_scores", forward)
+
+
+@pytest.mark.parametrize("consistent,expected", [(True, ("TRUE", "TRUE")), (False, ("FALSE", "TRUE"))])
+def test_consistent_labels_never_say_there_now_but_never_there(consistent, expected):
+    # at: FALSE 0.40 > TRUE 0.35 > PROBABLE 0.25; isAt: TRUE 0.90. Alone, FALSE / TRUE; together,
+    # TRUE / TRUE (0.35 · 0.90 = 0.315) beats FALSE / FALSE (0.40 · 0.10 = 0.04).
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("dgemma_relations", config={"consistent_labels": consistent})
+    pipe.model = _constant_scores_model([0.35, 0.25, 0.40, 0.90, 0.10])
+    doc = nlp(build_hipe_doc(nlp, strip_labels(HIPE_RECORDS["en"])))
+    assert doc._.relations and {(r.at, r.is_at) for r in doc._.relations} == {expected}
+    assert doc._.relations[0].at_scores["FALSE"] == pytest.approx(0.40)  # scores are kept as they are
+
+
+def test_decide_labels_keeps_each_best_label_when_they_agree():
+    assert decide_labels({"TRUE": 0.2, "PROBABLE": 0.1, "FALSE": 0.7}, {"TRUE": 0.4, "FALSE": 0.6}) == ("FALSE", "FALSE")
+    assert decide_labels({"TRUE": 0.2, "PROBABLE": 0.5, "FALSE": 0.3}, {"TRUE": 0.6, "FALSE": 0.4}) == ("PROBABLE", "TRUE")
+    # isAt TRUE loses to at FALSE when the at evidence is strong: 0.9 · 0.45 > 0.05 · 0.55.
+    assert decide_labels({"TRUE": 0.05, "PROBABLE": 0.05, "FALSE": 0.9}, {"TRUE": 0.55, "FALSE": 0.45}) == ("FALSE", "FALSE")

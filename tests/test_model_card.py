@@ -39,3 +39,11 @@ def test_card_says_when_the_model_was_fit_on_train_and_dev(package_model):
     plain = package_model.model_card(META, {}, ["dgemma_relations"])
     assert "minus the project's held-out dev documents" in plain
     assert "all 104 gold" not in plain
+
+
+def test_card_says_when_the_recogniser_was_fit_on_its_held_out_documents(package_model):
+    final = package_model.model_card(META, {}, ["ner", "dgemma_relations"], NER_SCORES, ner_final_fit=True)
+    assert "the recipe trained without the held-out documents" in final
+    assert "| fr | 100 | 0.700 | 0.500 | 0.583 | 0.350 | 0.660 |" in final
+    plain = package_model.model_card(META, {}, ["ner", "dgemma_relations"], NER_SCORES)
+    assert "the recipe trained without the held-out documents" not in plain

@@ -231,7 +231,8 @@ def student_pipeline_cli(
     nlp.meta["name"] = name
     # The package needs the library (entry points, LLM stack), not the weights: they are referenced.
     nlp.meta["requirements"] = ["spacy-dgemma[llm]"]
-    nlp.add_pipe("dgemma_relations", config={"model": {
+    # consistent_labels off: the labels stay as the student wrote them, next to its explanation.
+    nlp.add_pipe("dgemma_relations", config={"consistent_labels": False, "model": {
         "@architectures": "spacy_dgemma.GenerativeStudent.v1", "name_or_path": reference, "device": device,
         "batch_size": batch_size, "max_new_tokens": max_new_tokens, "max_article_tokens": max_article_tokens}})
     nlp.to_disk(output)

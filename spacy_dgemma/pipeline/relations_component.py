@@ -13,7 +13,7 @@ from thinc.types import Floats2d
 
 from ..errors import Errors
 from ..extensions import LOSS_WEIGHT_KEY
-from ..labels import AT_LABELS, IS_AT_LABELS, N_AT, SCORE_COLUMNS, scores_to_dicts
+from ..labels import AT_LABELS, IS_AT_LABELS, N_AT, SCORE_COLUMNS, decide_labels, scores_to_dicts
 from ..ml.types import DocPairs, RelationScores
 from ..pairs import CandidatePair, PairGenerator
 from ..relations import Relation
@@ -32,6 +32,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "model": DEFAULT_MODEL,
         "candidates": {"@misc": "spacy_dgemma.pair_candidates.v1"},
         "class_weighting": True,
+        "consistent_labels": True,
         "scorer": {"@scorers": "spacy_dgemma.relations_scorer.v1"},
     },
     default_score_weights={
@@ -47,6 +48,7 @@ def make_dgemma_relations(
     model: Model[List[DocPairs], RelationScores],
     candidates: PairGenerator,
     class_weighting: bool,
+    consistent_labels: bool,
     scorer: Optional[Callable],
 ) -> "DgemmaRelations":
     """Create a ``dgemma_relations`` component.
@@ -54,10 +56,17 @@ def make_dgemma_relations(
     model: the relation model (compact classifier, rule baseline or generative student).
     candidates: function giving the candidate pairs of a Doc.
     class_weighting: weight the loss by inverse label frequency (the metric is macro recall).
+    consistent_labels: never answer isAt TRUE with at FALSE (`labels.decide_labels`).
     scorer: the scoring method (default: the official HIPE-2026 metric).
     """
     return DgemmaRelations(
-        nlp.vocab, model, name, candidates=candidates, class_weighting=class_weighting, scorer=scorer
+        nlp.vocab,
+        model,
+        name,
+        candidates=candidates,
+        class_weighting=class_weighting,
+        consistent_labels=consistent_labels,
+        scorer=scorer,
     )
 
 
@@ -72,6 +81,7 @@ class DgemmaRelations(TrainablePipe):
         *,
         candidates: PairGenerator,
         class_weighting: bool = True,
+        consistent_labels: bool = True,
         scorer: Optional[Callable] = None,
     ) -> None:
         self.vocab = vocab
@@ -79,6 +89,7 @@ class DgemmaRelations(TrainablePipe):
         self.name = name
         self.candidates = candidates
         self.scorer = scorer
+        self.consistent_labels = consistent_labels
         self.cfg: Dict = {
             "class_weighting": class_weighting,
             "at_weights": [1.0] * len(AT_LABELS),
@@ -113,20 +124,21 @@ class DgemmaRelations(TrainablePipe):
             relations = []
             for pair in pairs:
                 explanation = output.explanations[row] if output.explanations else (None, None)
-                relations.append(self._relation(pair, scores[row], explanation))
+                relations.append(self._relation(pair, scores[row], explanation, self.consistent_labels))
                 row += 1
             doc._.relations = relations
 
     @staticmethod
-    def _relation(pair: CandidatePair, score_row, explanation) -> Relation:
+    def _relation(pair: CandidatePair, score_row, explanation, consistent: bool) -> Relation:
         at_scores, is_at_scores = scores_to_dicts(score_row)
+        at, is_at = decide_labels(at_scores, is_at_scores, consistent)
         return Relation(
             person_id=pair.person_id,
             place_id=pair.place_id,
             person_spans=pair.person_spans,
             place_spans=pair.place_spans,
-            at=max(at_scores, key=at_scores.get),
-            is_at=max(is_at_scores, key=is_at_scores.get),
+            at=at,
+            is_at=is_at,
             at_explanation=explanation[0],
             is_at_explanation=explanation[1],
             at_scores=at_scores,
