@@ -61,6 +61,14 @@ def assemble(model: Path, ner: Optional[Path]) -> spacy.Language:
     return nlp
 
 
+def silver_weight_of(nlp: spacy.Language) -> float:
+    """The loss weight the training config gave the silver documents (0 when none were read)."""
+    config = nlp.config
+    if not config.get("paths", {}).get("silver"):
+        return 0.0
+    return float(config.get("corpora", {}).get("train", {}).get("silver_weight") or 0.0)
+
+
 def scores_table(scores: Dict[str, Any]) -> str:
     rows = ["| language | docs | pairs | at | isAt | score |", "|---|---|---|---|---|---|"]
     for name, s in sorted(scores.get("per_file", {}).items()):
@@ -122,18 +130,25 @@ def model_card(
     ner_scores: Optional[Dict[str, Any]] = None,
     final_fit: bool = False,
     ner_final_fit: bool = False,
+    silver_weight: float = 0.0,
 ) -> str:
     """README.md of the package: what it is, data, licence, dev scores, intended use, limits.
 
     final_fit: the packaged relations model was trained on the gold train and dev parts together
         (the dev scores are those of the same config trained on train only).
     ner_final_fit: likewise for the recogniser and its held-out documents (`ner_section`).
+    silver_weight: loss weight of the silver sandbox documents in training (0: gold only).
     """
     name = f"{meta['lang']}_{meta['name']}"
     trained_on = (
-        "all 104 gold newspaper articles (English/German/French: the project's train and dev parts together)"
+        "all 104 gold newspaper articles in English, German and French, the project's train and dev parts together"
         if final_fit
-        else "the gold newspaper train set (English/German/French), minus the project's held-out dev documents"
+        else "the gold newspaper train set in English, German and French, minus the project's held-out dev documents"
+    )
+    silver = (
+        f"plus the silver labels (an LLM ensemble's) of the sandbox train documents at loss weight {silver_weight:g}"
+        if silver_weight > 0
+        else "gold labels only"
     )
     dev_note = (
         "These are the scores of the same config trained without the dev documents (`training/compact/model-best`,\n"
@@ -166,8 +181,7 @@ From raw text, persons and places come from `doc.ents` set by an upstream recogn
 (PER/PERSON/pers → person, LOC/GPE/loc/FAC → place){' or from the recogniser packaged here' if len(pipeline) > 1 else ''}.
 
 ## Data and licence
-Trained on the HIPE-2026 shared-task data v1.0 ({trained_on}; plus the silver sandbox labels of
-an LLM ensemble when the training config says so), © the HIPE-2026 organisers, https://github.com/hipe-eval/HIPE-2026-data,
+Trained on the HIPE-2026 shared-task data v1.0 ({trained_on}; {silver}), © the HIPE-2026 organisers, https://github.com/hipe-eval/HIPE-2026-data,
 doi:10.5281/zenodo.21165041. The data is licensed {LICENSE}; this model inherits those terms:
 **attribution, non-commercial use only, share alike**.
 
@@ -228,7 +242,7 @@ def main(
     shutil.rmtree(assembled, ignore_errors=True)
     assembled.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(assembled)
-    (assembled / "README.md").write_text(model_card(nlp.meta, dev_scores, nlp.pipe_names, held_out_ner, final_fit, ner_final_fit), encoding="utf8")
+    (assembled / "README.md").write_text(model_card(nlp.meta, dev_scores, nlp.pipe_names, held_out_ner, final_fit, ner_final_fit, silver_weight_of(nlp)), encoding="utf8")
     cmd = [sys.executable, "-m", "spacy", "package", str(assembled), str(output), "--name", name, "--version", version, "--build", "wheel", "--force"]
     subprocess.run(cmd, check=True)
     dist = output / f"{nlp.lang}_{name}-{version}" / "dist"

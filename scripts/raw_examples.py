@@ -21,6 +21,9 @@ def main(model: Path, ner: Path, langs: str = "en,de,fr") -> None:
         doc = nlp(text)
         print(f"### {lang}\n\n```python\ndoc = nlp({text!r})\n```\n")
         print("Entities: " + ", ".join(f"{e.text} ({e.label_})" for e in doc.ents) + "\n")
+        if not doc._.relations:
+            print("No relation (it takes a person and a place).\n")
+            continue
         print("| person | place | at | isAt |\n|---|---|---|---|")
         for rel in doc._.relations:
             at = f"{rel.at} ({rel.at_scores[rel.at]:.2f})"

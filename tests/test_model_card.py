@@ -3,6 +3,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import spacy
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "package_model.py"
 META = {"lang": "xx", "name": "dgemma_relations", "version": "0.1.0"}
@@ -47,3 +48,19 @@ def test_card_says_when_the_recogniser_was_fit_on_its_held_out_documents(package
     assert "| fr | 100 | 0.700 | 0.500 | 0.583 | 0.350 | 0.660 |" in final
     plain = package_model.model_card(META, {}, ["ner", "dgemma_relations"], NER_SCORES)
     assert "the recipe trained without the held-out documents" not in plain
+
+
+def test_card_names_the_silver_weight(package_model):
+    assert "silver labels (an LLM ensemble's) of the sandbox train documents at loss weight 0.1" in package_model.model_card(
+        META, {}, ["dgemma_relations"], silver_weight=0.1
+    )
+    assert "gold labels only" in package_model.model_card(META, {}, ["dgemma_relations"])
+
+
+def test_silver_weight_is_read_from_the_training_config(package_model):
+    nlp = spacy.blank("xx")
+    nlp.config["paths"] = {"silver": "corpus/silver-train"}
+    nlp.config["corpora"] = {"train": {"silver_weight": 0.1}}
+    assert package_model.silver_weight_of(nlp) == 0.1
+    nlp.config["paths"] = {"silver": None}
+    assert package_model.silver_weight_of(nlp) == 0.0
