@@ -35,7 +35,7 @@ import spacy_dgemma.ml.pair_classifier as pair_classifier
 from spacy_dgemma.corpus import doc_id_hash, make_predicted
 from spacy_dgemma.extensions import LOSS_WEIGHT_KEY
 from spacy_dgemma.hipe.read import read_docs
-from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS, N_AT
+from spacy_dgemma.labels import AT_LABELS, CONSISTENT_LABEL_PAIRS, IS_AT_LABELS, N_AT
 from spacy_dgemma.scorer import macro_recall
 
 LANGS = ("de", "en", "fr")
@@ -65,8 +65,8 @@ def folds_of(docs: List[Tuple[str, spacy.tokens.Doc]], k: int) -> List[int]:
     return fold
 
 
-# The (at, isAt) label pairs the component may answer (`consistent_labels`, labels.decide_labels).
-CONSISTENT = [(a, b) for a in range(N_AT) for b in range(len(IS_AT_LABELS)) if (AT_LABELS[a], IS_AT_LABELS[b]) != ("FALSE", "TRUE")]
+# The (at, isAt) label indices the component may answer (`consistent_labels`, labels.decide_labels).
+CONSISTENT = [(AT_LABELS.index(a), IS_AT_LABELS.index(b)) for a, b in CONSISTENT_LABEL_PAIRS]
 
 
 def decide(rows: numpy.ndarray, log_prior: numpy.ndarray, alpha: float, consistent: bool = True) -> List[Tuple[int, int]]:

@@ -9,6 +9,10 @@ SCORE_COLUMNS: Tuple[str, ...] = tuple(f"at_{l}" for l in AT_LABELS) + tuple(
 )
 N_AT = len(AT_LABELS)
 N_IS_AT = len(IS_AT_LABELS)
+# The (at, isAt) answers a consistent decision may give: all but isAt TRUE with at FALSE.
+CONSISTENT_LABEL_PAIRS: Tuple[Tuple[str, str], ...] = tuple(
+    (a, b) for a in AT_LABELS for b in IS_AT_LABELS if (a, b) != ("FALSE", "TRUE")
+)
 
 
 def label_or_false(label: Optional[str]) -> str:
@@ -33,5 +37,4 @@ def decide_labels(at_scores: Dict[str, float], is_at_scores: Dict[str, float], c
     """
     if not consistent:
         return max(at_scores, key=at_scores.get), max(is_at_scores, key=is_at_scores.get)
-    allowed = [(a, b) for a in AT_LABELS for b in IS_AT_LABELS if (a, b) != ("FALSE", "TRUE")]
-    return max(allowed, key=lambda ab: at_scores[ab[0]] * is_at_scores[ab[1]])
+    return max(CONSISTENT_LABEL_PAIRS, key=lambda ab: at_scores[ab[0]] * is_at_scores[ab[1]])
