@@ -134,7 +134,7 @@ def main(
     gold_ids = {d._.hipe["document_id"] for _, d in docs}
     for lang in LANGS:
         dev = split_dir / f"gold-dev-{lang}.jsonl"
-        if dev.exists():
+        if not include_dev and dev.exists():  # with --include-dev they are in `docs` already
             gold_ids.update(d._.hipe["document_id"] for d in read_docs(dev, vocab=vocab_nlp.vocab))
     weights = [float(w) for w in silver_weights.split(",")]
     silver = []
