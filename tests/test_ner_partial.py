@@ -90,6 +90,15 @@ def test_convert_writes_partial_docs_only_for_documents_in_no_tsv_and_not_held_o
     assert stats["partial"]["fr docs"] == 1 and stats["partial"]["fr pers"] == 1
 
 
+def test_convert_places_mentions_in_glued_words_as_the_recogniser_tokenises(tmp_path):
+    # The recogniser trains with split_glued (training/ner.cfg); without it "Napoléon.13" is one
+    # token and its mention cannot be placed.
+    records = [_record("new", "Victoire contre Napoléon.13 octobre à Leipzig.", [(["Napoléon"], ["Leipzig"])])]
+    convert_hipe2022([_tsv(tmp_path / "tiny.tsv", n_docs=1)], tmp_path / "corpus", partial_records=records)
+    docs = list(DocBin(store_user_data=True).from_disk(tmp_path / "corpus" / "partial-train.spacy").get_docs(spacy.blank("xx").vocab))
+    assert _ents(docs[0]) == [("Napoléon", "pers"), ("Leipzig", "loc")]
+
+
 def test_reader_adds_the_partial_docs_with_their_missing_tokens(tmp_path, nlp):
     convert_hipe2022(
         [_tsv(tmp_path / "tiny.tsv", n_docs=2)], tmp_path / "corpus", heldout_fraction=0.0,

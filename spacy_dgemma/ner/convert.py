@@ -59,8 +59,9 @@ def convert_hipe2022(
         raise ValueError("No HIPE-2022 .tsv files given; point --input at ../shared/hipe2022-ner")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    # The project's tokenizer, for the HIPE-2026 texts (the TSV documents come tokenised).
-    nlp = spacy.blank(lang, config={"nlp": {"tokenizer": {"@tokenizers": TOKENIZER}}})
+    # The HIPE-2026 texts (the TSV documents come tokenised) are tokenised as training/ner.cfg
+    # tokenises at training time, so that mentions in glued words ("Napoléon.13") can be placed.
+    nlp = spacy.blank(lang, config={"nlp": {"tokenizer": {"@tokenizers": TOKENIZER, "split_glued": True}}})
     parts: Dict[str, List[Doc]] = {"train": [], "heldout": []}
     heldout_ids: List[str] = []
     stats: Dict[str, Counter] = {"train": Counter(), "heldout": Counter()}
