@@ -20,4 +20,3 @@ def test_ner_steps_read_only_what_earlier_steps_wrote_or_the_repository_holds():
             generated = dep.startswith(("corpus/", "training/ner/", "training/ner-"))
             assert _made_by_earlier_step(dep, written) if generated else (REPO / dep).exists(), (name, dep)
         written.extend(step.get("outputs", []))
-
