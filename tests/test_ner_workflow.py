@@ -17,6 +17,6 @@ def test_ner_steps_read_only_what_earlier_steps_wrote_or_the_repository_holds():
     for name in project["workflows"]["ner"]:
         step = commands[name]
         for dep in step.get("deps", []):
-            generated = dep.startswith(("corpus/", "training/ner/", "training/ner-"))
+            generated = dep.startswith(("assets/", "corpus/", "training/ner/", "training/ner-"))
             assert _made_by_earlier_step(dep, written) if generated else (REPO / dep).exists(), (name, dep)
         written.extend(step.get("outputs", []))
