@@ -78,11 +78,12 @@ def scores_table(scores: Dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def ner_section(ner_scores: Dict[str, Any], final_fit: bool = False) -> str:
+def ner_section(ner_scores: Dict[str, Any], final_fit: bool = False, members: int = 1) -> str:
     """The recogniser's held-out scores and its data licences, for the model card.
 
     final_fit: the packaged recogniser was trained on the held-out documents too (all but the
         HIPE-2026 dev ones); the scores are then those of the same recipe trained without them.
+    members: how many recognisers vote (`dgemma ensemble-ner`); 1 for a single one.
     """
     rows = ["| held-out | gold | P | R | F1 | pers F1 | loc F1 |", "|---|---|---|---|---|---|---|"]
     for group in ("de", "en", "fr", "all"):
@@ -101,6 +102,12 @@ def ner_section(ner_scores: Dict[str, Any], final_fit: bool = False) -> str:
         if final_fit
         else ""
     )
+    vote_note = (
+        f" {members} such recognisers, trained alike from different seeds, run one after the other\n"
+        f"(`{', '.join(['ner'] + [f'ner_{i}' for i in range(2, members + 1)])}`), and `dgemma_vote_entities` keeps the entities that most of them found."
+        if members > 1
+        else ""
+    )
     return f"""
 ## The recogniser (ner)
 spaCy's CNN NER trained from scratch on the HIPE-2022 v2.1 newspaper data (hipe2020, letemps,
@@ -108,7 +115,7 @@ newseye, sonar, topres19th; de/en/fr) and on French HIPE-2026 pages whose pairs'
 marked (the rest left unlabelled), labels `pers`, `loc` and `org` (organisations are found too,
 not scored, and not used by the relations). Its tok2vec also reads name-list features, stored as
 the pipeline's static vectors: whether a word is (part of) a known place name, a common given
-name or a surname. After it, `dgemma_propagate_entities` marks the other occurrences of each
+name or a surname.{vote_note} After it, `dgemma_propagate_entities` marks the other occurrences of each
 found name in the same document. Held-out documents (25% of each HIPE-2022 file by a hash of
 the id, plus the HIPE-2026 dev documents), exact span and type, pers and loc:
 
@@ -121,6 +128,11 @@ attribute the HIPE-2022 and HIPE-2026 organisers. Name lists: GeoNames (geonames
 pycountry), given names and surnames from Faker (MIT). Persons are found much less reliably
 than places{compared}.
 """
+
+
+def recogniser_members(pipeline: list) -> int:
+    """How many recognisers the pipeline has: ``ner`` and the ``ner_2``, ``ner_3``... of an ensemble."""
+    return sum(1 for name in pipeline if name == "ner" or (name.startswith("ner_") and name[4:].isdigit()))
 
 
 def model_card(
@@ -191,7 +203,7 @@ doi:10.5281/zenodo.21165041. The data is licensed {LICENSE}; this model inherits
 The dev split holds about a quarter of the 104 gold train documents (chosen by a hash of the
 document id); with ~27 documents the numbers move by several points between runs and splits.
 {dev_note}
-{ner_section(ner_scores, ner_final_fit) if "ner" in pipeline else ""}
+{ner_section(ner_scores, ner_final_fit, recogniser_members(pipeline)) if "ner" in pipeline else ""}
 ## Intended use
 Exploring who was where, when, in digitised English, German and French newspapers (about
 1800–1950), at scale on CPU; a baseline and a fast first pass before an LLM.

@@ -64,3 +64,13 @@ def test_silver_weight_is_read_from_the_training_config(package_model):
     assert package_model.silver_weight_of(nlp) == 0.1
     nlp.config["paths"] = {"silver": None}
     assert package_model.silver_weight_of(nlp) == 0.0
+
+
+def test_card_says_when_recognisers_vote(package_model):
+    pipes = ["ner", "dgemma_collect_entities", "ner_2", "dgemma_collect_entities_2", "ner_3", "dgemma_collect_entities_3",
+             "dgemma_vote_entities", "dgemma_propagate_entities", "dgemma_relations"]
+    assert package_model.recogniser_members(pipes) == 3
+    card = package_model.model_card(META, {}, pipes, NER_SCORES)
+    assert "3 such recognisers" in card and "(`ner, ner_2, ner_3`)" in card
+    single = package_model.model_card(META, {}, ["ner", "dgemma_propagate_entities", "dgemma_relations"], NER_SCORES)
+    assert "such recognisers" not in single

@@ -164,3 +164,41 @@ def test_second_recogniser_is_refused(tiny_ner):
     add_recogniser(nlp, tiny_ner)
     with pytest.raises(ValueError, match="already has a component 'ner'"):
         add_recogniser(nlp, tiny_ner)
+
+
+def test_ensemble_of_recognisers_loads_and_goes_into_a_relations_pipeline(tiny_ner, tmp_path):
+    from spacy_dgemma.ner.ensemble import build_ensemble
+
+    build_ensemble([tiny_ner, tiny_ner, tiny_ner], tmp_path / "ensemble")
+    ensemble = spacy.load(tmp_path / "ensemble")
+    assert ensemble.pipe_names == ["ner", "dgemma_collect_entities", "ner_2", "dgemma_collect_entities_2", "ner_3",
+                                   "dgemma_collect_entities_3", "dgemma_vote_entities", "dgemma_propagate_entities"]
+    assert ensemble.get_pipe_meta("dgemma_vote_entities") and ensemble.config["components"]["dgemma_vote_entities"]["min_votes"] == 2
+    text = "M. Poincaré est arrivé à Lyon. Mr. Smith went to Paris."
+    single = [(e.start, e.end, e.label_) for e in spacy.load(tiny_ner)(text).ents]
+    assert [(e.start, e.end, e.label_) for e in ensemble(text).ents] == single  # identical members agree
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("dgemma_relations", config={"candidates": {"@misc": "spacy_dgemma.pair_candidates.v1", "grouper": {"@misc": "spacy_dgemma.group_mentions.v1"}}})
+    add_recogniser(nlp, tmp_path / "ensemble")
+    assert nlp.pipe_names == ensemble.pipe_names + ["dgemma_relations"]
+    assert ("person:smith", "place:paris") in {(r.person_id, r.place_id) for r in nlp(text)._.relations}
+
+
+def test_ensemble_members_must_share_their_vectors(tiny_ner, tmp_path):
+    from spacy_dgemma.ner.ensemble import build_ensemble
+
+    other = spacy.load(tiny_ner)
+    other.vocab.vectors = gazetteer_vectors({"Rome": {"city"}})
+    other.to_disk(tmp_path / "other")
+    with pytest.raises(ValueError, match="static vectors differ"):
+        build_ensemble([tiny_ner, tmp_path / "other"], tmp_path / "ensemble")
+
+
+def test_ensemble_command_names_a_missing_model(tmp_path):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "spacy_dgemma", "ensemble-ner", str(tmp_path / "out"), str(tmp_path / "nope")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "nope: not a trained pipeline" in " ".join((run.stdout + run.stderr).split())
+    assert "Traceback" not in run.stderr

@@ -1,4 +1,4 @@
-"""Raw-text commands: convert-ner, evaluate-ner, visualize.
+"""Raw-text commands: convert-ner, gazetteer, ensemble-ner, evaluate-ner, visualize, evaluate-raw.
 
 Thin layers over `spacy_dgemma.ner` and `spacy_dgemma.visualize`; bad arguments end with one
 line and exit code 2.
@@ -91,6 +91,27 @@ def gazetteer_cli(
     except ImportError as err:
         msg.fail(str(err), exits=2)
     msg.good(f"Wrote {n_words:,} words with name-list features to {output_dir}")
+
+
+@app.command("ensemble-ner")
+def ensemble_ner_cli(
+    output: Path = typer.Argument(..., help="Folder for the voting pipeline (e.g. training/ner/ensemble)"),
+    models: List[Path] = typer.Argument(..., help="Recognisers trained with training/ner.cfg, e.g. from different seeds"),
+    min_votes: Optional[int] = typer.Option(None, "--min-votes", help="Members that must find an entity (default: a majority)"),
+) -> None:
+    """Put trained recognisers into one pipeline whose entities are those most of them found."""
+    from ..ner.ensemble import build_ensemble
+
+    for model in models:
+        if not (model / "config.cfg").exists():
+            msg.fail(f"{model}: not a trained pipeline (no config.cfg) — run `spacy project run train-ner` first", exits=2)
+    if min_votes is not None and not 1 <= min_votes <= len(models):
+        msg.fail(f"--min-votes must be between 1 and the number of models ({len(models)})", exits=2)
+    try:
+        nlp = build_ensemble(models, output, min_votes)
+    except ValueError as err:
+        msg.fail(str(err), exits=2)
+    msg.good(f"Wrote {output}: {', '.join(nlp.pipe_names)}")
 
 
 @app.command("evaluate-ner")

@@ -11,33 +11,43 @@ NER_NAME = "ner"
 
 
 def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_NAME) -> Language:
-    """Source the trained NER of `ner_model` (and the components after it, such as
-    ``dgemma_propagate_entities``) into `nlp`, before its relation component.
+    """Source the trained recogniser of `ner_model` into `nlp`, before its relation component:
+    its ``ner`` and every component after it (``dgemma_propagate_entities``; in an ensemble
+    from `dgemma ensemble-ner`, the other members and their vote).
 
-    The NER's shared tok2vec is copied into the component (``replace_listeners``), so that it
-    runs on its own whatever else the pipeline has.
+    A shared tok2vec is copied into each component that listens to it (``replace_listeners``),
+    so that the recogniser runs on its own whatever else the pipeline has.
     nlp: the pipeline (changed in place and returned).
     ner_model: a pipeline with an ``ner`` component (e.g. ``training/ner/model-best``).
-    name: the name of the component in `nlp`.
+    name: the name of the first ``ner`` component in `nlp`.
     """
     if name in nlp.pipe_names:
         raise ValueError(f"The pipeline already has a component {name!r}; leave out the extra recogniser (--ner)")
-    source = spacy.load(ner_model)
-    if "ner" not in source.pipe_names:
-        raise ValueError(f"{ner_model}: no 'ner' component (its pipes: {', '.join(source.pipe_names)}); train one with training/ner.cfg")
-    listeners = [n for n in source.pipe_names if n != "ner" and source.get_pipe_meta(n).factory == "tok2vec"]
-    for tok2vec in listeners:
-        if "ner" in getattr(source.get_pipe(tok2vec), "listening_components", []):
-            source.replace_listeners(tok2vec, "ner", ["model.tok2vec"])
+    source = standalone_recogniser(ner_model)
     relations = [n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == RELATIONS_FACTORY]
     position = {"before": relations[0]} if relations else {}
     share_vectors(nlp, source)
     nlp.add_pipe("ner", name=name, source=source, **position)
-    # The components after the NER that work on its entities (dgemma_propagate_entities) come along.
+    # The components after the NER that work on its entities come along (a standalone tok2vec does not).
     for after in source.pipe_names[source.pipe_names.index("ner") + 1 :]:
-        if after not in nlp.pipe_names:
+        if after not in nlp.pipe_names and source.get_pipe_meta(after).factory != "tok2vec":
             nlp.add_pipe(after, source=source, **position)
     return nlp
+
+
+def standalone_recogniser(ner_model: Union[str, Path]) -> Language:
+    """`ner_model` loaded, with every shared tok2vec copied into the components listening to it.
+
+    RAISES: ValueError if it has no ``ner`` component; OSError if it cannot be loaded.
+    """
+    source = spacy.load(ner_model)
+    if "ner" not in source.pipe_names:
+        raise ValueError(f"{ner_model}: no 'ner' component (its pipes: {', '.join(source.pipe_names)}); train one with training/ner.cfg")
+    for tok2vec in [n for n in source.pipe_names if source.get_pipe_meta(n).factory == "tok2vec"]:
+        listening = list(getattr(source.get_pipe(tok2vec), "listening_components", []))
+        for component in listening:
+            source.replace_listeners(tok2vec, component, ["model.tok2vec"])
+    return source
 
 
 def share_vectors(nlp: Language, source: Language) -> None:
