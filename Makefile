@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/python -m spacy project run cpu .
 
 # The full model package, raw text included: train the HIPE-2022 recogniser first (the `ner`
-# workflow: the held-out run, then the final fit on all documents; about 30 minutes on 2 cores),
+# workflow: three held-out runs, then three final fits on all documents, each set voting; about 80 minutes on 2 cores),
 # then `cpu` packages the final fit before dgemma_relations.
 package: install
 	$(BIN)/python -m spacy project run ner .

@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 COMPACT_MODEL = REPO / "training" / "compact" / "model-best"
-NER_MODEL = REPO / "training" / "ner" / "model-best"
+NER_MODEL = REPO / "training" / "ner" / "ensemble"
 
 # (script, arguments, what it needs)
 BENCHMARKS = [
