@@ -3,7 +3,7 @@
 Reads the texts of HIPE-2026 files as raw text (their given mentions are not used), so the
 recogniser finds the persons and places and the relation component decides every pair.
 
-    nice python benchmarks/pipeline_speed.py --model baseline --ner training/ner/model-best
+    nice python benchmarks/pipeline_speed.py --model baseline --ner training/ner/ensemble
     python benchmarks/pipeline_speed.py --model packages/xx_dgemma_relations   # NER inside
 
 Target (issue 5): at least 1,000 words/s on this machine's CPU.

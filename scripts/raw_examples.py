@@ -1,6 +1,6 @@
 """Print the raw-text examples of docs/raw_text.md (Markdown) from docs/examples/{en,de,fr}.txt.
 
-    python scripts/raw_examples.py training/compact/model-best training/ner/model-best
+    python scripts/raw_examples.py training/compact/model-best training/ner/ensemble
 """
 from pathlib import Path
 

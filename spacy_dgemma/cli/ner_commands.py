@@ -116,7 +116,7 @@ def ensemble_ner_cli(
 
 @app.command("evaluate-ner")
 def evaluate_ner_cli(
-    model: str = typer.Argument(..., help="Pipeline with an 'ner' component (e.g. training/ner/model-best)"),
+    model: str = typer.Argument(..., help="Pipeline with an 'ner' component (e.g. training/ner/ensemble or training/ner/seed-0/model-best)"),
     data: List[Path] = typer.Argument(..., help="DocBin(s) from convert-ner (e.g. corpus/ner/heldout.spacy)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the scores as JSON (for the model card)"),
 ) -> None:

@@ -18,7 +18,7 @@ def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_N
     A shared tok2vec is copied into each component that listens to it (``replace_listeners``),
     so that the recogniser runs on its own whatever else the pipeline has.
     nlp: the pipeline (changed in place and returned).
-    ner_model: a pipeline with an ``ner`` component (e.g. ``training/ner/model-best``).
+    ner_model: a pipeline with an ``ner`` component (e.g. ``training/ner/ensemble``).
     name: the name of the first ``ner`` component in `nlp`.
     """
     if name in nlp.pipe_names:
