@@ -45,6 +45,21 @@ def build_library_wheel(repo: Path, output: Path) -> Path:
     return wheels[-1]
 
 
+def build_model_wheel(assembled: Path, output: Path, name: str, version: str) -> Path:
+    """`spacy package` of the pipeline folder `assembled` as a wheel; returns the package folder.
+
+    The folder of an earlier build is removed first: `spacy package --force` writes over it but
+    keeps files the new pipeline does not have (a component since removed would ship again).
+    """
+    lang = srsly.read_json(assembled / "meta.json")["lang"]
+    package_dir = output / f"{lang}_{name}-{version}"
+    shutil.rmtree(package_dir, ignore_errors=True)
+    output.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "spacy", "package", str(assembled), str(output), "--name", name, "--version", version, "--build", "wheel", "--force"]
+    subprocess.run(cmd, check=True)
+    return package_dir
+
+
 def assemble(model: Path, ner: Optional[Path]) -> spacy.Language:
     """The trained relations pipeline, with a recogniser's components sourced in before it."""
     nlp = spacy.load(model)
@@ -115,7 +130,7 @@ newseye, sonar, topres19th; de/en/fr) and on French HIPE-2026 pages whose pairs'
 marked (the rest left unlabelled), labels `pers`, `loc` and `org` (organisations are found too,
 not scored, and not used by the relations). Its tok2vec also reads name-list features, stored as
 the pipeline's static vectors: whether a word is (part of) a known place name, a common given
-name or a surname.{vote_note} After it, `dgemma_propagate_entities` marks the other occurrences of each
+name or a surname.{vote_note} After {'the vote' if members > 1 else 'it'}, `dgemma_propagate_entities` marks the other occurrences of each
 found name in the same document. Held-out documents (25% of each HIPE-2022 file by a hash of
 the id, plus the HIPE-2026 dev documents), exact span and type, pers and loc:
 
@@ -255,9 +270,7 @@ def main(
     assembled.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(assembled)
     (assembled / "README.md").write_text(model_card(nlp.meta, dev_scores, nlp.pipe_names, held_out_ner, final_fit, ner_final_fit, silver_weight_of(nlp)), encoding="utf8")
-    cmd = [sys.executable, "-m", "spacy", "package", str(assembled), str(output), "--name", name, "--version", version, "--build", "wheel", "--force"]
-    subprocess.run(cmd, check=True)
-    dist = output / f"{nlp.lang}_{name}-{version}" / "dist"
+    dist = build_model_wheel(assembled, output, name, version) / "dist"
     msg.good(f"Model package: {sorted(dist.glob('*.whl'))}")
     msg.info(f"Install: pip install {wheel} {dist}/*.whl")
 

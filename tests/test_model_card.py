@@ -74,3 +74,19 @@ def test_card_says_when_recognisers_vote(package_model):
     assert "3 such recognisers" in card and "(`ner, ner_2, ner_3`)" in card
     single = package_model.model_card(META, {}, ["ner", "dgemma_propagate_entities", "dgemma_relations"], NER_SCORES)
     assert "such recognisers" not in single
+
+
+def test_a_rebuilt_package_keeps_no_component_of_the_previous_build(package_model, tmp_path):
+    import zipfile
+
+    def build(pipes):
+        nlp = spacy.blank("xx")
+        for pipe in pipes:
+            nlp.add_pipe(pipe)
+        assembled = tmp_path / f"assembled-{len(pipes)}"  # as main() does, a fresh folder each time
+        nlp.to_disk(assembled)
+        wheels = list((package_model.build_model_wheel(assembled, tmp_path / "out", "t", "0.0.1") / "dist").glob("*.whl"))
+        return zipfile.ZipFile(wheels[0]).namelist()
+
+    assert any(n.endswith("/sentencizer.json") for n in build(["sentencizer"]))
+    assert not any("sentencizer" in n for n in build([]))
