@@ -166,7 +166,7 @@ def test_second_recogniser_is_refused(tiny_ner):
         add_recogniser(nlp, tiny_ner)
 
 
-def test_ensemble_of_recognisers_loads_and_goes_into_a_relations_pipeline(tiny_ner, tmp_path):
+def test_ensemble_of_recognisers_loads_and_goes_into_a_relations_pipeline(tiny_ner, tmp_path, hipe_records):
     from spacy_dgemma.ner.ensemble import build_ensemble
 
     build_ensemble([tiny_ner, tiny_ner, tiny_ner], tmp_path / "ensemble")
@@ -182,6 +182,14 @@ def test_ensemble_of_recognisers_loads_and_goes_into_a_relations_pipeline(tiny_n
     add_recogniser(nlp, tmp_path / "ensemble")
     assert nlp.pipe_names == ensemble.pipe_names + ["dgemma_relations"]
     assert ("person:smith", "place:paris") in {(r.person_id, r.place_id) for r in nlp(text)._.relations}
+    # HIPE inputs keep their given mentions: the vote only sets doc.ents.
+    data = tmp_path / "fr.jsonl"
+    data.write_text(json.dumps(hipe_records["fr"]) + "\n", encoding="utf8")
+    given = next(read_inputs([data], nlp))
+    before = {key: [(s.start, s.end, s.id_) for s in given.spans[key]] for key in given.spans}
+    doc = nlp(given)
+    assert {key: [(s.start, s.end, s.id_) for s in doc.spans[key]] for key in before} == before
+    assert "entity_votes" not in doc.spans and len(doc._.relations) == len(hipe_records["fr"]["sampled_pairs"])
 
 
 def test_ensemble_members_must_share_their_vectors(tiny_ner, tmp_path):
