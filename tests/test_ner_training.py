@@ -169,7 +169,9 @@ def test_second_recogniser_is_refused(tiny_ner):
 def test_ensemble_of_recognisers_loads_and_goes_into_a_relations_pipeline(tiny_ner, tmp_path, hipe_records):
     from spacy_dgemma.ner.ensemble import build_ensemble
 
-    build_ensemble([tiny_ner, tiny_ner, tiny_ner], tmp_path / "ensemble")
+    build_ensemble([tiny_ner, tiny_ner, tiny_ner, tiny_ner], tmp_path / "ensemble")
+    build_ensemble([tiny_ner, tiny_ner, tiny_ner], tmp_path / "ensemble")  # rebuilt in place: no ner_4 left
+    assert not (tmp_path / "ensemble" / "ner_4").exists() and not (tmp_path / "ensemble.partial").exists()
     ensemble = spacy.load(tmp_path / "ensemble")
     assert ensemble.pipe_names == ["ner", "dgemma_collect_entities", "ner_2", "dgemma_collect_entities_2", "ner_3",
                                    "dgemma_collect_entities_3", "dgemma_vote_entities", "dgemma_propagate_entities"]

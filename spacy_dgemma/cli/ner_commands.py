@@ -109,8 +109,8 @@ def ensemble_ner_cli(
         msg.fail(f"--min-votes must be between 1 and the number of models ({len(models)})", exits=2)
     try:
         nlp = build_ensemble(models, output, min_votes)
-    except ValueError as err:
-        msg.fail(str(err), exits=2)
+    except (OSError, ValueError) as err:
+        msg.fail(str(err).splitlines()[0], exits=2)
     msg.good(f"Wrote {output}: {', '.join(nlp.pipe_names)}")
 
 

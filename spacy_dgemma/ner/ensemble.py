@@ -10,6 +10,7 @@ scored a mean F1 over de/en/fr of 0.665 against 0.640 / 0.651 / 0.651 alone (doc
 `build_ensemble` puts trained recognisers into one pipeline directory, which loads with
 ``spacy.load`` and goes into a relations pipeline like a single recogniser.
 """
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
@@ -123,5 +124,15 @@ def build_ensemble(models: Sequence[Union[str, Path]], output: Union[str, Path],
         nlp.add_pipe(name, source=source)
     nlp.meta["name"] = "ner_ensemble"
     nlp.meta["description"] = f"{len(models)} recognisers voting: " + ", ".join(str(m) for m in models)
-    nlp.to_disk(output)
+    _write_folder(nlp, Path(output))
     return nlp
+
+
+def _write_folder(nlp: Language, output: Path) -> None:
+    """`nlp.to_disk` into a fresh folder beside `output`, then put it in `output`'s place, so that
+    no file of an earlier pipeline stays and an interrupted write leaves the old one whole."""
+    partial = output.with_name(output.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    nlp.to_disk(partial)
+    shutil.rmtree(output, ignore_errors=True)
+    partial.rename(output)
