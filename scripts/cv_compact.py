@@ -35,7 +35,7 @@ import spacy_dgemma.ml.pair_classifier as pair_classifier
 from spacy_dgemma.corpus import doc_id_hash, make_predicted
 from spacy_dgemma.extensions import LOSS_WEIGHT_KEY
 from spacy_dgemma.hipe.read import read_docs
-from spacy_dgemma.labels import AT_LABELS, CONSISTENT_LABEL_PAIRS, IS_AT_LABELS, N_AT
+from spacy_dgemma.labels import AT_LABELS, CONSISTENT_LABEL_PAIRS, IS_AT_LABELS, N_AT, SCORE_COLUMNS, check_offsets
 from spacy_dgemma.scorer import macro_recall
 
 LANGS = ("de", "en", "fr")
@@ -69,22 +69,23 @@ def folds_of(docs: List[Tuple[str, spacy.tokens.Doc]], k: int) -> List[int]:
 CONSISTENT = [(AT_LABELS.index(a), IS_AT_LABELS.index(b)) for a, b in CONSISTENT_LABEL_PAIRS]
 
 
-def decide(rows: numpy.ndarray, log_prior: numpy.ndarray, alpha: float, consistent: bool = True) -> List[Tuple[int, int]]:
-    """(at, isAt) label indices from log p − alpha · log prior: the best consistent pair of labels
-    (as the component decides by default), or with --independent the argmax of each head."""
-    z = numpy.log(numpy.clip(rows, 1e-8, 1.0)) - alpha * log_prior
+def decide(rows: numpy.ndarray, log_prior: numpy.ndarray, alpha: float, consistent: bool = True, offsets=0.0) -> List[Tuple[int, int]]:
+    """(at, isAt) label indices from log p − alpha · log prior + the component's decision offsets
+    (one per score column): the best consistent pair of labels (as the component decides by
+    default), or with --independent the argmax of each head."""
+    z = numpy.log(numpy.clip(rows, 1e-8, 1.0)) - alpha * log_prior + offsets
     if consistent:
         return [max(CONSISTENT, key=lambda ab: r[ab[0]] + r[N_AT + ab[1]]) for r in z]
     return [(int(numpy.argmax(r[:N_AT])), int(numpy.argmax(r[N_AT:]))) for r in z]
 
 
-def score(langs, golds, probs, log_priors=None, alpha: float = 0.0, consistent: bool = True) -> Tuple[float, Dict[str, float]]:
+def score(langs, golds, probs, log_priors=None, alpha: float = 0.0, consistent: bool = True, offsets=0.0) -> Tuple[float, Dict[str, float]]:
     per = {}
     if log_priors is None:
         log_priors = [numpy.zeros(len(AT_LABELS) + len(IS_AT_LABELS))] * len(langs)
     for lang in sorted(set(langs)):
         g = [x for l, gs in zip(langs, golds) if l == lang for x in gs]
-        p = [x for l, ps, lp in zip(langs, probs, log_priors) if l == lang for x in decide(ps, lp, alpha, consistent)]
+        p = [x for l, ps, lp in zip(langs, probs, log_priors) if l == lang for x in decide(ps, lp, alpha, consistent, offsets)]
         at = macro_recall([AT_LABELS[a] for a, _ in g], [AT_LABELS[a] for a, _ in p])
         is_at = macro_recall([IS_AT_LABELS[b] for _, b in g], [IS_AT_LABELS[b] for _, b in p])
         per[lang] = (at + is_at) / 2
@@ -126,6 +127,8 @@ def main(
         key, value = item.split("=", 1)
         over[key] = json.loads(value)
     cfg = load_config(config, overrides=over, interpolate=True)
+    offset_of = check_offsets(cfg["components"]["dgemma_relations"].get("decision_offsets", {}))
+    offsets = numpy.array([offset_of.get(column, 0.0) for column in SCORE_COLUMNS])
     batch_size = cfg["training"]["batcher"]["size"]
     drop = cfg["training"]["dropout"]
     vocab_nlp = spacy.blank("xx")
@@ -182,10 +185,10 @@ def main(
         for alpha in [float(a) for a in alphas.split(",")]:
             typer.echo(f"silver weight {weight}, alpha {alpha}:")
             for epoch in range(epochs):
-                seed_scores = [score(langs, golds, [p[epoch] for p in probs], log_priors, alpha, not independent) for probs in results.values()]
+                seed_scores = [score(langs, golds, [p[epoch] for p in probs], log_priors, alpha, not independent, offsets) for probs in results.values()]
                 per_seed = [total for total, _ in seed_scores]
                 per_lang = {l: numpy.mean([per[l] for _, per in seed_scores]) for l in LANGS}
-                avg, per = score(langs, golds, [numpy.mean([results[s][i][epoch] for s in results], 0) for i in range(len(docs))], log_priors, alpha, not independent)
+                avg, per = score(langs, golds, [numpy.mean([results[s][i][epoch] for s in results], 0) for i in range(len(docs))], log_priors, alpha, not independent, offsets)
                 typer.echo(
                     f"epoch {epoch + 1}: seeds " + " ".join(f"{v:.3f}" for v in per_seed)
                     + f" | mean {numpy.mean(per_seed):.3f} ± {numpy.std(per_seed):.3f} ("

@@ -1,4 +1,5 @@
 """The label sets of the HIPE-2026 relations, in the column order models use."""
+import math
 from typing import Dict, Optional, Tuple
 
 AT_LABELS: Tuple[str, ...] = ("TRUE", "PROBABLE", "FALSE")
@@ -27,14 +28,36 @@ def scores_to_dicts(row) -> Tuple[Dict[str, float], Dict[str, float]]:
     return at, is_at
 
 
-def decide_labels(at_scores: Dict[str, float], is_at_scores: Dict[str, float], consistent: bool = True) -> Tuple[str, str]:
+def decide_labels(
+    at_scores: Dict[str, float],
+    is_at_scores: Dict[str, float],
+    consistent: bool = True,
+    offsets: Optional[Dict[str, float]] = None,
+) -> Tuple[str, str]:
     """The (at, isAt) labels of one pair from its two score distributions.
 
     consistent: never answer isAt TRUE with at FALSE (someone there at publication time has been
         there; no gold pair of the train set has that pair of labels): the best-scoring pair of
         labels by the product of the two scores, that one excluded. Otherwise each relation's
         best label on its own.
+    offsets: log-score offsets per score column (``"at_FALSE": -0.2`` multiplies the `at` FALSE
+        score by e^-0.2 before deciding): decision thresholds for the macro-recall metric. The
+        scores themselves are not changed.
     """
+    if offsets:
+        at_scores = {k: v * math.exp(offsets.get(f"at_{k}", 0.0)) for k, v in at_scores.items()}
+        is_at_scores = {k: v * math.exp(offsets.get(f"isAt_{k}", 0.0)) for k, v in is_at_scores.items()}
     if not consistent:
         return max(at_scores, key=at_scores.get), max(is_at_scores, key=is_at_scores.get)
     return max(CONSISTENT_LABEL_PAIRS, key=lambda ab: at_scores[ab[0]] * is_at_scores[ab[1]])
+
+
+def check_offsets(offsets: Dict[str, float]) -> Dict[str, float]:
+    """`offsets` as floats, each key a score column.
+
+    RAISES: ValueError naming an unknown key and the known ones.
+    """
+    unknown = sorted(set(offsets) - set(SCORE_COLUMNS))
+    if unknown:
+        raise ValueError(f"decision_offsets: unknown score column(s) {', '.join(unknown)}; use {', '.join(SCORE_COLUMNS)}")
+    return {key: float(value) for key, value in offsets.items()}

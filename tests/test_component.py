@@ -358,3 +358,21 @@ def test_decide_labels_keeps_each_best_label_when_they_agree():
     assert decide_labels({"TRUE": 0.2, "PROBABLE": 0.5, "FALSE": 0.3}, {"TRUE": 0.6, "FALSE": 0.4}) == ("PROBABLE", "TRUE")
     # isAt TRUE loses to at FALSE when the at evidence is strong: 0.9 · 0.45 > 0.05 · 0.55.
     assert decide_labels({"TRUE": 0.05, "PROBABLE": 0.05, "FALSE": 0.9}, {"TRUE": 0.55, "FALSE": 0.45}) == ("FALSE", "FALSE")
+
+
+def test_decision_offsets_move_the_threshold_not_the_scores():
+    # at FALSE 0.40 against TRUE 0.35: FALSE alone; with FALSE's score times e^-0.2 (0.33), TRUE.
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("dgemma_relations", config={"consistent_labels": False, "decision_offsets": {"at_FALSE": -0.2}})
+    pipe.model = _constant_scores_model([0.35, 0.25, 0.40, 0.30, 0.70])
+    doc = nlp(build_hipe_doc(nlp, strip_labels(HIPE_RECORDS["en"])))
+    assert {(r.at, r.is_at) for r in doc._.relations} == {("TRUE", "FALSE")}
+    assert doc._.relations[0].at_scores["FALSE"] == pytest.approx(0.40)
+    assert decide_labels({"TRUE": 0.35, "PROBABLE": 0.25, "FALSE": 0.40}, {"TRUE": 0.3, "FALSE": 0.7}, False) == ("FALSE", "FALSE")
+    # A small offset leaves the decision: 0.40 · e^-0.1 = 0.362 > 0.35.
+    assert decide_labels({"TRUE": 0.35, "PROBABLE": 0.25, "FALSE": 0.40}, {"TRUE": 0.3, "FALSE": 0.7}, False, {"at_FALSE": -0.1}) == ("FALSE", "FALSE")
+
+
+def test_decision_offsets_name_the_score_columns():
+    with pytest.raises(ValueError, match="unknown score column.*at_false.*use at_TRUE"):
+        spacy.blank("en").add_pipe("dgemma_relations", config={"decision_offsets": {"at_false": -0.2}})

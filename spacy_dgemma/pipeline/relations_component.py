@@ -13,7 +13,7 @@ from thinc.types import Floats2d
 
 from ..errors import Errors
 from ..extensions import LOSS_WEIGHT_KEY
-from ..labels import AT_LABELS, IS_AT_LABELS, N_AT, SCORE_COLUMNS, decide_labels, scores_to_dicts
+from ..labels import AT_LABELS, IS_AT_LABELS, N_AT, SCORE_COLUMNS, check_offsets, decide_labels, scores_to_dicts
 from ..ml.types import DocPairs, RelationScores
 from ..pairs import CandidatePair, PairGenerator
 from ..relations import Relation
@@ -33,6 +33,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "candidates": {"@misc": "spacy_dgemma.pair_candidates.v1"},
         "class_weighting": True,
         "consistent_labels": True,
+        "decision_offsets": {},
         "scorer": {"@scorers": "spacy_dgemma.relations_scorer.v1"},
     },
     default_score_weights={
@@ -49,6 +50,7 @@ def make_dgemma_relations(
     candidates: PairGenerator,
     class_weighting: bool,
     consistent_labels: bool,
+    decision_offsets: Dict[str, float],
     scorer: Optional[Callable],
 ) -> "DgemmaRelations":
     """Create a ``dgemma_relations`` component.
@@ -57,6 +59,8 @@ def make_dgemma_relations(
     candidates: function giving the candidate pairs of a Doc.
     class_weighting: weight the loss by inverse label frequency (the metric is macro recall).
     consistent_labels: never answer isAt TRUE with at FALSE (`labels.decide_labels`).
+    decision_offsets: log-score offsets per score column applied when deciding the labels
+        (e.g. ``{"at_FALSE": -0.2}``); the reported scores stay the model's.
     scorer: the scoring method (default: the official HIPE-2026 metric).
     """
     return DgemmaRelations(
@@ -66,6 +70,7 @@ def make_dgemma_relations(
         candidates=candidates,
         class_weighting=class_weighting,
         consistent_labels=consistent_labels,
+        decision_offsets=decision_offsets,
         scorer=scorer,
     )
 
@@ -82,6 +87,7 @@ class DgemmaRelations(TrainablePipe):
         candidates: PairGenerator,
         class_weighting: bool = True,
         consistent_labels: bool = True,
+        decision_offsets: Optional[Dict[str, float]] = None,
         scorer: Optional[Callable] = None,
     ) -> None:
         self.vocab = vocab
@@ -90,6 +96,7 @@ class DgemmaRelations(TrainablePipe):
         self.candidates = candidates
         self.scorer = scorer
         self.consistent_labels = consistent_labels
+        self.decision_offsets = check_offsets(decision_offsets or {})
         self.cfg: Dict = {
             "class_weighting": class_weighting,
             "at_weights": [1.0] * len(AT_LABELS),
@@ -124,14 +131,14 @@ class DgemmaRelations(TrainablePipe):
             relations = []
             for pair in pairs:
                 explanation = output.explanations[row] if output.explanations else (None, None)
-                relations.append(self._relation(pair, scores[row], explanation, self.consistent_labels))
+                relations.append(self._relation(pair, scores[row], explanation, self.consistent_labels, self.decision_offsets))
                 row += 1
             doc._.relations = relations
 
     @staticmethod
-    def _relation(pair: CandidatePair, score_row, explanation, consistent: bool) -> Relation:
+    def _relation(pair: CandidatePair, score_row, explanation, consistent: bool, offsets: Optional[Dict[str, float]] = None) -> Relation:
         at_scores, is_at_scores = scores_to_dicts(score_row)
-        at, is_at = decide_labels(at_scores, is_at_scores, consistent)
+        at, is_at = decide_labels(at_scores, is_at_scores, consistent, offsets)
         return Relation(
             person_id=pair.person_id,
             place_id=pair.place_id,
