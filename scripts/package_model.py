@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import spacy
 import srsly
@@ -93,12 +93,12 @@ def scores_table(scores: Dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def ner_section(ner_scores: Dict[str, Any], final_fit: bool = False, members: int = 1) -> str:
+def ner_section(ner_scores: Dict[str, Any], final_fit: bool = False, members: Sequence[str] = ("ner",)) -> str:
     """The recogniser's held-out scores and its data licences, for the model card.
 
     final_fit: the packaged recogniser was trained on the held-out documents too (all but the
         HIPE-2026 dev ones); the scores are then those of the same recipe trained without them.
-    members: how many recognisers vote (`dgemma ensemble-ner`); 1 for a single one.
+    members: the pipeline's recognisers (``ner``, ``ner_2``... of `dgemma ensemble-ner`); one for a single one.
     """
     rows = ["| held-out | gold | P | R | F1 | pers F1 | loc F1 |", "|---|---|---|---|---|---|---|"]
     for group in ("de", "en", "fr", "all"):
@@ -118,9 +118,9 @@ def ner_section(ner_scores: Dict[str, Any], final_fit: bool = False, members: in
         else ""
     )
     vote_note = (
-        f" {members} such recognisers, trained alike from different seeds, run one after the other\n"
-        f"(`{', '.join(['ner'] + [f'ner_{i}' for i in range(2, members + 1)])}`), and `dgemma_vote_entities` keeps the entities that most of them found."
-        if members > 1
+        f" {len(members)} such recognisers, trained alike from different seeds, run one after the other\n"
+        f"(`{', '.join(members)}`), and `dgemma_vote_entities` keeps the entities that most of them found."
+        if len(members) > 1
         else ""
     )
     return f"""
@@ -130,7 +130,7 @@ newseye, sonar, topres19th; de/en/fr) and on French HIPE-2026 pages whose pairs'
 marked (the rest left unlabelled), labels `pers`, `loc` and `org` (organisations are found too,
 not scored, and not used by the relations). Its tok2vec also reads name-list features, stored as
 the pipeline's static vectors: whether a word is (part of) a known place name, a common given
-name or a surname.{vote_note} After {'the vote' if members > 1 else 'it'}, `dgemma_propagate_entities` marks the other occurrences of each
+name or a surname.{vote_note} After {'the vote' if len(members) > 1 else 'it'}, `dgemma_propagate_entities` marks the other occurrences of each
 found name in the same document. Held-out documents (25% of each HIPE-2022 file by a hash of
 the id, plus the HIPE-2026 dev documents), exact span and type, pers and loc:
 
@@ -145,9 +145,9 @@ than places{compared}.
 """
 
 
-def recogniser_members(pipeline: list) -> int:
-    """How many recognisers the pipeline has: ``ner`` and the ``ner_2``, ``ner_3``... of an ensemble."""
-    return sum(1 for name in pipeline if name == "ner" or (name.startswith("ner_") and name[4:].isdigit()))
+def recogniser_members(pipeline: list) -> List[str]:
+    """The pipeline's recognisers: ``ner`` and the ``ner_2``, ``ner_3``... of an ensemble."""
+    return [name for name in pipeline if name == "ner" or (name.startswith("ner_") and name[4:].isdigit())]
 
 
 def model_card(

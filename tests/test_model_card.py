@@ -69,7 +69,7 @@ def test_silver_weight_is_read_from_the_training_config(package_model):
 def test_card_says_when_recognisers_vote(package_model):
     pipes = ["ner", "dgemma_collect_entities", "ner_2", "dgemma_collect_entities_2", "ner_3", "dgemma_collect_entities_3",
              "dgemma_vote_entities", "dgemma_propagate_entities", "dgemma_relations"]
-    assert package_model.recogniser_members(pipes) == 3
+    assert package_model.recogniser_members(pipes) == ["ner", "ner_2", "ner_3"]
     card = package_model.model_card(META, {}, pipes, NER_SCORES)
     assert "3 such recognisers" in card and "(`ner, ner_2, ner_3`)" in card
     single = package_model.model_card(META, {}, ["ner", "dgemma_propagate_entities", "dgemma_relations"], NER_SCORES)

@@ -108,10 +108,11 @@ def build_ensemble(models: Sequence[Union[str, Path]], output: Union[str, Path],
     nlp = spacy.load(models[0])
     for name in list(nlp.pipe_names):
         nlp.remove_pipe(name)
+    vectors = nlp.vocab.vectors.to_bytes()
     after: List[Tuple[str, Language]] = []
     for i, model in enumerate(models):
         source = standalone_recogniser(model)
-        if source.vocab.vectors.to_bytes() != nlp.vocab.vectors.to_bytes():
+        if source.vocab.vectors.to_bytes() != vectors:
             raise ValueError(f"{model}: its static vectors differ from {models[0]}'s; train every member with the same --paths.vectors")
         suffix = f"_{i + 1}" if i else ""
         nlp.add_pipe("ner", name=f"ner{suffix}", source=source)
