@@ -35,7 +35,7 @@ import spacy_dgemma.ml.pair_classifier as pair_classifier
 from spacy_dgemma.corpus import doc_id_hash, make_predicted
 from spacy_dgemma.extensions import LOSS_WEIGHT_KEY
 from spacy_dgemma.hipe.read import read_docs
-from spacy_dgemma.labels import AT_LABELS, CONSISTENT_LABEL_PAIRS, IS_AT_LABELS, N_AT, SCORE_COLUMNS, check_offsets
+from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS, N_AT, SCORE_COLUMNS, check_offsets, decide_labels, scores_to_dicts
 from spacy_dgemma.scorer import macro_recall
 
 LANGS = ("de", "en", "fr")
@@ -65,18 +65,13 @@ def folds_of(docs: List[Tuple[str, spacy.tokens.Doc]], k: int) -> List[int]:
     return fold
 
 
-# The (at, isAt) label indices the component may answer (`consistent_labels`, labels.decide_labels).
-CONSISTENT = [(AT_LABELS.index(a), IS_AT_LABELS.index(b)) for a, b in CONSISTENT_LABEL_PAIRS]
-
-
 def decide(rows: numpy.ndarray, log_prior: numpy.ndarray, alpha: float, consistent: bool = True, offsets=0.0) -> List[Tuple[int, int]]:
-    """(at, isAt) label indices from log p − alpha · log prior + the component's decision offsets
-    (one per score column): the best consistent pair of labels (as the component decides by
-    default), or with --independent the argmax of each head."""
-    z = numpy.log(numpy.clip(rows, 1e-8, 1.0)) - alpha * log_prior + offsets
-    if consistent:
-        return [max(CONSISTENT, key=lambda ab: r[ab[0]] + r[N_AT + ab[1]]) for r in z]
-    return [(int(numpy.argmax(r[:N_AT])), int(numpy.argmax(r[N_AT:]))) for r in z]
+    """(at, isAt) label indices as the component decides them (`labels.decide_labels`: the best
+    consistent pair of labels, or with --independent each head's best), its decision offsets
+    (one per score column) lowered by alpha · log prior."""
+    shift = dict(zip(SCORE_COLUMNS, numpy.broadcast_to(offsets - alpha * log_prior, (len(SCORE_COLUMNS),)).tolist()))
+    labels = [decide_labels(*scores_to_dicts(r), consistent, shift) for r in rows]
+    return [(AT_LABELS.index(a), IS_AT_LABELS.index(b)) for a, b in labels]
 
 
 def score(langs, golds, probs, log_priors=None, alpha: float = 0.0, consistent: bool = True, offsets=0.0) -> Tuple[float, Dict[str, float]]:
