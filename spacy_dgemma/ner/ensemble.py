@@ -19,6 +19,8 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
+from .pipeline import standalone_recogniser
+
 VOTES_KEY = "entity_votes"
 COLLECT_FACTORY = "dgemma_collect_entities"
 VOTE_FACTORY = "dgemma_vote_entities"
@@ -103,8 +105,6 @@ def build_ensemble(models: Sequence[Union[str, Path]], output: Union[str, Path],
     """
     if not models:
         raise ValueError("give at least one trained recogniser")
-    from .pipeline import standalone_recogniser
-
     nlp = spacy.load(models[0])
     for name in list(nlp.pipe_names):
         nlp.remove_pipe(name)
