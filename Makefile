@@ -26,6 +26,7 @@ package: install
 	$(BIN)/python -m spacy project run package . --force
 
 test: install chromium
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -m "not slow" tests
 	$(BIN)/python -m pytest -q -m slow tests
 

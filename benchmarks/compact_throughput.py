@@ -36,11 +36,11 @@ def max_rss_mb() -> float:
 
 def throughput(nlp, docs: List, n_process: int, batch_size: int) -> Dict[str, float]:
     """Docs/s and pairs/s of nlp.pipe over copies of `docs`."""
-    from spacy_dgemma.corpus import make_predicted
+    from spacy_dgemma.hipe.corpus import make_predicted
 
     inputs = [make_predicted(doc) for doc in docs]
     start = time.perf_counter()
-    n_pairs = sum(len(doc._.relations) for doc in nlp.pipe(inputs, n_process=n_process, batch_size=batch_size))
+    n_pairs = sum(len(doc._.dgemma_relations) for doc in nlp.pipe(inputs, n_process=n_process, batch_size=batch_size))
     seconds = time.perf_counter() - start
     return {"n_process": n_process, "docs": len(docs), "pairs": n_pairs, "seconds": round(seconds, 2),
             "docs_per_s": round(len(docs) / seconds, 1), "pairs_per_s": round(n_pairs / seconds, 1)}
@@ -79,6 +79,7 @@ def main() -> None:
         sys.exit(f"{args.data}: no HIPE-2026 data; pass --data")
 
     import spacy
+
     from spacy_dgemma.hipe.read import read_docs
 
     start = time.perf_counter()

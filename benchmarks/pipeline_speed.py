@@ -41,8 +41,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None, help="write the result as JSON here")
     args = parser.parse_args()
 
-    from spacy_dgemma.cli.io_commands import load_pipeline
     from spacy_dgemma.ner.pipeline import add_recogniser, set_grouper
+    from spacy_dgemma.predict import load_pipeline
 
     if not args.data.exists():
         sys.exit(f"{args.data}: no HIPE-2026 data; pass --data")
@@ -62,7 +62,7 @@ def main() -> None:
         start = time.perf_counter()
         docs = list(nlp.pipe(texts, batch_size=args.batch_size))
         best = min(best, time.perf_counter() - start)
-        n_relations = sum(len(d._.relations) for d in docs)
+        n_relations = sum(len(d._.dgemma_relations) for d in docs)
     result = {
         "pipeline": nlp.pipe_names,
         "model": args.model,

@@ -14,7 +14,7 @@ import srsly
 import typer
 from wasabi import msg
 
-from spacy_dgemma.corpus import make_predicted
+from spacy_dgemma.hipe.corpus import make_predicted
 from spacy_dgemma.hipe.read import iter_records, read_docs
 from spacy_dgemma.hipe.write import doc_to_record, write_jsonl
 from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS, label_or_false

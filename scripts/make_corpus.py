@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-from spacy_dgemma.corpus import DEV_FRACTION, split_documents
+from spacy_dgemma.hipe.corpus import DEV_FRACTION, split_documents
 from spacy_dgemma.hipe.read import AlignmentReport, read_docs
 from spacy_dgemma.hipe.write import write_docbin
 

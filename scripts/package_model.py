@@ -98,7 +98,7 @@ def ner_section(ner_scores: Dict[str, Any], final_fit: bool = False, members: Se
 
     final_fit: the packaged recogniser was trained on the held-out documents too (all but the
         HIPE-2026 dev ones); the scores are then those of the same recipe trained without them.
-    members: the pipeline's recognisers (``ner``, ``ner_2``... of `dgemma ensemble-ner`); one for a single one.
+    members: the pipeline's recognisers (``ner``, ``ner_2``... of `dgemma ner ensemble`); one for a single one.
     """
     rows = ["| held-out | gold | P | R | F1 | pers F1 | loc F1 |", "|---|---|---|---|---|---|---|"]
     for group in ("de", "en", "fr", "all"):
@@ -181,7 +181,7 @@ def model_card(
         "These are the scores of the same config trained without the dev documents (`training/compact/model-best`,\n"
         "checkpoint chosen by the dev score, so they are optimistic); the packaged weights were then trained on\n"
         "train and dev together for the same number of epochs (the last epoch kept). 5-fold cross-validation by\n"
-        "document over all 104 documents gives a steadier figure (`scripts/cv_compact.py --include-dev`)."
+        "document over all 104 documents gives a steadier figure (`experiments/cv_compact.py --include-dev`)."
         if final_fit
         else "The checkpoint was chosen by the dev score during training, so these numbers are optimistic."
     )
@@ -201,7 +201,7 @@ no GPU, no network, no `--code`.
 import spacy
 nlp = spacy.load("{name}")
 doc = nlp(doc_with_persons_and_places)   # a Doc from the spacy-dgemma HIPE reader, or text after an NER
-for rel in doc._.relations:
+for rel in doc._.dgemma_relations:
     print(rel.person_id, rel.place_id, rel.at, rel.is_at, rel.at_explanation)
 ```
 From raw text, persons and places come from `doc.ents` set by an upstream recogniser
@@ -241,7 +241,7 @@ def main(
     version: str = typer.Option("0.1.0", "--version", help="Package version"),
     scores: Optional[Path] = typer.Option(None, "--scores", help="scores.json of the dev evaluation"),
     ner: Optional[Path] = typer.Option(None, "--ner", help="Trained recogniser to source in (skipped when absent)"),
-    ner_scores: Optional[Path] = typer.Option(None, "--ner-scores", help="scores.json of `dgemma evaluate-ner --output` for the model card"),
+    ner_scores: Optional[Path] = typer.Option(None, "--ner-scores", help="scores.json of `dgemma ner evaluate --output` for the model card"),
     repo: Path = typer.Option(Path("."), "--repo", help="spacy-dgemma source tree for the library wheel"),
     final_fit: bool = typer.Option(False, "--final-fit", help="MODEL was trained on gold train + dev (the card says so; --scores are the train-only model's)"),
     ner_final_fit: bool = typer.Option(False, "--ner-final-fit", help="--ner was trained on its held-out documents too (--ner-scores are the recipe's without them)"),

@@ -4,10 +4,9 @@ Importing the package registers its Doc extensions, the ``dgemma_relations`` fac
 light-weight registered functions. Nothing here imports torch: the LLM stack is imported
 lazily by the functions that need it (install ``spacy-dgemma[llm]``).
 """
-from .about import __version__
-from . import extensions  # noqa: F401  (registers the Doc extensions)
-from . import entities, pairs, tokenizer  # noqa: F401  (registered functions)
-from .pipeline import DgemmaRelations
-from .relations import Relation
+from spacy_dgemma import tokenizer  # noqa: F401  (registered tokenizer)
+from spacy_dgemma.about import __version__
+from spacy_dgemma.candidates import entities, pairs  # noqa: F401  (registered functions)
+from spacy_dgemma.pipeline import DgemmaRelations, Relation
 
 __all__ = ["__version__", "DgemmaRelations", "Relation"]

@@ -40,12 +40,17 @@ class Errors(metaclass=ErrorsWithCodes):
     E021 = "the pipeline {model!r} has no 'dgemma_relations' component (its pipes: {pipes})"
     E022 = "expected as many prediction files as gold files, got {n} files in all"
     # Library misuse.
-    E030 = "Doc has no HIPE metadata (doc._.hipe is None): only Docs read from HIPE JSONL can be written as HIPE records."
-    # The relation component and its models.
+    E030 = "Doc has no HIPE metadata (doc._.dgemma_hipe is None): only Docs read from HIPE JSONL can be written as HIPE records."
+    # The relation component, its models and the Doc extensions (E040-E059).
     E040 = (
         "The relation model {model!r} returned scores of shape {shape} for {n_pairs} candidate pairs: "
         "a relation model must return one row per pair with the {n_cols} columns of labels.SCORE_COLUMNS "
         "(see spacy_dgemma/ml/types.py)."
+    )
+    E050 = (
+        "The Doc extension {name!r} is already registered by another package. spacy-dgemma keeps "
+        "its data under its own name; remove the other registration (Doc.remove_extension({name!r})) "
+        "before importing spacy_dgemma."
     )
 
 

@@ -5,8 +5,8 @@ from typing import Dict, Optional, Tuple
 AT_LABELS: Tuple[str, ...] = ("TRUE", "PROBABLE", "FALSE")
 IS_AT_LABELS: Tuple[str, ...] = ("TRUE", "FALSE")
 # A model's score matrix has these columns: the `at` distribution, then the `isAt` one.
-SCORE_COLUMNS: Tuple[str, ...] = tuple(f"at_{l}" for l in AT_LABELS) + tuple(
-    f"isAt_{l}" for l in IS_AT_LABELS
+SCORE_COLUMNS: Tuple[str, ...] = tuple(f"at_{label}" for label in AT_LABELS) + tuple(
+    f"isAt_{label}" for label in IS_AT_LABELS
 )
 N_AT = len(AT_LABELS)
 N_IS_AT = len(IS_AT_LABELS)

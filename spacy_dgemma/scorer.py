@@ -10,13 +10,15 @@ variant folds PROBABLE into TRUE in gold and prediction.
 Only numpy is needed at runtime; scikit-learn is a test dependency.
 """
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy
 from spacy.training import Example
 from spacy.util import registry
 
-from .labels import label_or_false
+from spacy_dgemma.errors import InputError
+from spacy_dgemma.labels import label_or_false
 
 # A pair's key: (document_id, pers_entity_id, loc_entity_id).
 PairKey = Tuple[str, str, str]
@@ -167,14 +169,14 @@ def group_by_language(records: Iterable[Mapping[str, Any]]) -> Dict[str, List[Ma
 
 def _example_records(i: int, eg: Example) -> Tuple[str, Dict[str, Any], Dict[str, Any]]:
     """Language, gold record and predicted record of one Example (doc id: its index)."""
-    from .relations import relation_to_hipe_pair
+    from spacy_dgemma.pipeline.records import relation_to_hipe_pair
 
-    meta = eg.reference._.hipe or {}
+    meta = eg.reference._.dgemma_hipe or {}
     lang = meta.get("language") or eg.reference.lang_
     doc_id = str(i)
-    gold = {"document_id": doc_id, "sampled_pairs": list(eg.reference._.hipe_pairs or [])}
+    gold = {"document_id": doc_id, "sampled_pairs": list(eg.reference._.dgemma_hipe_pairs or [])}
     relations = sorted(
-        eg.predicted._.relations, key=lambda r: (r.pair_index is None, r.pair_index if r.pair_index is not None else 0)
+        eg.predicted._.dgemma_relations, key=lambda r: (r.pair_index is None, r.pair_index if r.pair_index is not None else 0)
     )
     pred = {"document_id": doc_id, "sampled_pairs": [relation_to_hipe_pair(r) for r in relations]}
     return lang, gold, pred
@@ -183,8 +185,8 @@ def _example_records(i: int, eg: Example) -> Tuple[str, Dict[str, Any], Dict[str
 def score_relations(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
     """The HIPE-2026 metric over Examples, per language and averaged over languages.
 
-    The reference Docs carry the gold pairs in ``doc._.hipe_pairs``; the predicted Docs carry
-    ``doc._.relations``, matched to gold pairs by (person id, place id). Examples without gold
+    The reference Docs carry the gold pairs in ``doc._.dgemma_hipe_pairs``; the predicted Docs carry
+    ``doc._.dgemma_relations``, matched to gold pairs by (person id, place id). Examples without gold
     pairs are skipped. Scores are 0.0 when there is no gold pair at all.
     RETURNS: ``rel_score`` (mean over languages of the file score), ``rel_at_macro_recall``,
         ``rel_isat_macro_recall``, ``rel_binary_score`` and ``rel_per_lang`` (language → the
@@ -212,3 +214,33 @@ def score_relations(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any
 def make_relations_scorer() -> Callable[..., Dict[str, Any]]:
     """The scorer of ``dgemma_relations``: the official HIPE-2026 metric (see ``score_relations``)."""
     return score_relations
+
+
+def evaluate_files(gold_files: List[Path], pred_files: List[Path]) -> Dict[str, Any]:
+    """Score prediction files against gold files, paired in order, with the official metric.
+
+    RETURNS: ``files`` (one entry per pair: gold, prediction, language and the
+        ``score_documents`` keys) and ``mean`` (the average over files).
+    """
+    if len(gold_files) != len(pred_files):
+        raise InputError.of("E022", "evaluate", n=len(gold_files) + len(pred_files))
+    gold = _records_by_file(gold_files)
+    pred = _records_by_file(pred_files)
+    files = []
+    for gold_file, pred_file in zip(gold_files, pred_files):
+        languages = [r.get("language") for r in gold[gold_file]]
+        language = max(set(languages), key=languages.count)
+        scores = score_documents(gold[gold_file], pred[pred_file])
+        files.append({"gold": str(gold_file), "prediction": str(pred_file), "language": language, **scores})
+    mean = average_scores({str(i): entry for i, entry in enumerate(files)})
+    return {"files": files, "mean": mean}
+
+
+def _records_by_file(files: List[Path]) -> Dict[Path, List[Dict[str, Any]]]:
+    """The records of each file, read and checked together (document ids unique across them)."""
+    from spacy_dgemma.hipe.read import iter_records
+
+    records: Dict[Path, List[Dict[str, Any]]] = {file: [] for file in files}
+    for item in iter_records(files):
+        records[item.file].append(item.record)
+    return records

@@ -10,9 +10,9 @@ from typing import Iterable, List, Optional, Sequence
 from spacy import displacy
 from spacy.tokens import Doc, Span, SpanGroup
 
-from .entities import DEFAULT_PERSON_LABELS, DEFAULT_PLACE_LABELS
-from .extensions import PERSONS_KEY, PLACES_KEY
-from .relations import Relation
+from spacy_dgemma.candidates.entities import DEFAULT_PERSON_LABELS, DEFAULT_PLACE_LABELS
+from spacy_dgemma.keys import PERSONS_KEY, PLACES_KEY
+from spacy_dgemma.pipeline.records import Relation
 
 VIEW_KEY = "dgemma_view"
 PERSON, PLACE = "PERSON", "PLACE"
@@ -107,14 +107,14 @@ def relations_table(relations: List[Relation]) -> str:
 
 def doc_html(doc: Doc, number: int = 1) -> str:
     """One document's section: title, metadata, highlighted text and relation table."""
-    meta = doc._.hipe or {}
+    meta = doc._.dgemma_hipe or {}
     title = meta.get("document_id") or doc.user_data.get("source") or f"Document {number}"
     facts = [f"{k}: {meta[k]}" for k in ("date", "language") if meta.get(k)]
     meta_html = f'<p class="meta">{html.escape(" · ".join(facts))}</p>' if facts else ""
     return (
         f'<section class="doc" id="doc-{number}"><h2>{html.escape(str(title))}</h2>{meta_html}'
         f'<div class="text">{_text_html(doc, mention_spans(doc))}</div>'
-        f"<h3>Relations</h3>{relations_table(doc._.relations)}</section>"
+        f"<h3>Relations</h3>{relations_table(doc._.dgemma_relations)}</section>"
     )
 
 

@@ -10,7 +10,7 @@ from sklearn.metrics import recall_score
 from spacy.training import Example
 from spacy.util import registry
 
-from spacy_dgemma.relations import Relation
+from spacy_dgemma.pipeline.records import Relation
 from spacy_dgemma.scorer import (
     group_by_language,
     macro_recall,
@@ -187,7 +187,7 @@ def test_group_by_language_keeps_order():
 
 def _example(nlp, record, predicted_labels):
     """An Example: reference = gold record; predicted doc carries relations with given labels."""
-    from conftest import build_hipe_doc, strip_labels
+    from tests.util import build_hipe_doc, strip_labels
 
     reference = build_hipe_doc(nlp, record)
     predicted = build_hipe_doc(nlp, strip_labels(record))
@@ -196,7 +196,7 @@ def _example(nlp, record, predicted_labels):
         relations.append(
             Relation(person_id=pair["pers_entity_id"], place_id=pair["loc_entity_id"], at=at, is_at=is_at, pair_index=i)
         )
-    predicted._.relations = relations
+    predicted._.dgemma_relations = relations
     return Example(predicted, reference)
 
 
@@ -223,10 +223,10 @@ def test_registered_scorer_per_language(blank_nlps, hipe_records):
 def test_registered_scorer_matches_by_ids_and_tolerates_missing(blank_nlps, hipe_records):
     record = hipe_records["fr"]
     eg = _example(blank_nlps["fr"], record, [(p["at"], p["isAt"]) for p in record["sampled_pairs"]])
-    relations = eg.predicted._.relations
+    relations = eg.predicted._.dgemma_relations
     for rel in relations:
         rel.pair_index = None  # e.g. relations found on raw text: matched by entity ids
-    eg.predicted._.relations = list(reversed(relations))[:-1]  # one gold pair has no prediction
+    eg.predicted._.dgemma_relations = list(reversed(relations))[:-1]  # one gold pair has no prediction
     scores = make_relations_scorer()([eg])
     # Missing (fr-dupont, fr-paris) = TRUE/TRUE → FALSE/FALSE.
     # at: gold T T P F → pred F T P F: TRUE 1/2, PROBABLE 1, FALSE 1 → 2.5/3; isAt: T 0/1, F 3/3 → 0.5

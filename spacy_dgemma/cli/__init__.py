@@ -1,18 +1,9 @@
-"""The ``dgemma`` command line (typer). Each module below adds its commands to ``app``.
+"""The ``dgemma`` command line (typer): everyday commands, ``dgemma ner …`` and ``dgemma llm …``.
 
-Commands are thin layers over library functions; they print with wasabi and exit with code 2
-and a one-line message (no traceback) on bad input.
+``_util`` holds the app, the command groups and the one failure path; each module below
+declares commands only and calls library functions.
 """
-import typer
+from spacy_dgemma.cli import data, evaluate, llm, ner, predict, visualize  # noqa: F401  (declare the commands)
+from spacy_dgemma.cli._util import app
 
-app = typer.Typer(
-    name="dgemma",
-    help="Who was where, when? Person–place relations in historical newspapers (HIPE-2026).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-
-# Command modules register themselves on `app` when imported.
-from . import io_commands  # noqa: E402,F401
-from . import ner_commands  # noqa: E402,F401
-from . import llm_commands  # noqa: E402,F401
+__all__ = ["app"]

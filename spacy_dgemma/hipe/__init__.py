@@ -1,6 +1,6 @@
 """HIPE-2026 I/O: JSONL ⇄ Doc, mention alignment, schema validation, atomic writing."""
-from .align import Alignment, align_mention, align_mentions, normalise
-from .read import (
+from spacy_dgemma.hipe.align import Alignment, align_mention, align_mentions, normalise
+from spacy_dgemma.hipe.read import (
     AlignmentReport,
     DocMaker,
     ReadStats,
@@ -13,8 +13,8 @@ from .read import (
     restore_lists,
     tokenizer_language,
 )
-from .validate import check_record, is_valid, load_schema, schema_error
-from .write import AtomicWriter, RecordWriter, doc_to_record, dumps, write_docbin, write_docs, write_jsonl
+from spacy_dgemma.hipe.validate import check_record, is_valid, load_schema, schema_error
+from spacy_dgemma.hipe.write import AtomicWriter, RecordWriter, doc_to_record, dumps, write_docbin, write_docs, write_jsonl
 
 __all__ = [
     "Alignment",

@@ -1,11 +1,11 @@
 """Read HIPE-2026 JSONL files (or folders of them) as a stream of records or Docs.
 
 A Doc read from HIPE keeps everything needed to write the record back:
-- ``doc._.hipe``: every input field except ``text`` and ``sampled_pairs``;
-- ``doc._.hipe_pairs``: the input ``sampled_pairs``, exactly as read (gold labels included);
+- ``doc._.dgemma_hipe``: every input field except ``text`` and ``sampled_pairs``;
+- ``doc._.dgemma_hipe_pairs``: the input ``sampled_pairs``, exactly as read (gold labels included);
 - span groups ``persons`` and ``places``: one span per mention occurrence, ``span.id_`` = the
   entity id, ``span.kb_id_`` = the Wikidata QID (or ""), label "person" / "place";
-- ``doc._.unaligned_mentions``: the mentions that could not be found in the text.
+- ``doc._.dgemma_unaligned``: the mentions that could not be found in the text.
 """
 import copy
 import json
@@ -20,11 +20,11 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
-from .. import extensions  # noqa: F401  (registers the Doc extensions)
-from ..errors import InputError, Warnings
-from ..extensions import PERSONS_KEY, PLACES_KEY
-from .align import EXACT, FUZZY, NORMALISED, TextIndex, align_mention
-from .validate import check_record
+from spacy_dgemma.errors import InputError, Warnings
+from spacy_dgemma.hipe.align import EXACT, FUZZY, NORMALISED, TextIndex, align_mention
+from spacy_dgemma.hipe.validate import check_record
+from spacy_dgemma.keys import PERSONS_KEY, PLACES_KEY
+from spacy_dgemma.pipeline import extensions  # noqa: F401  (registers the Doc extensions)
 
 logger = logging.getLogger("spacy_dgemma")
 
@@ -228,11 +228,11 @@ def record_to_doc(
     """
     make_doc = DocMaker() if make_doc is None else make_doc
     doc = make_doc(record["text"], record.get("language"))
-    doc._.hipe = copy.deepcopy({k: v for k, v in record.items() if k not in ("text", "sampled_pairs")})
-    doc._.hipe_pairs = copy.deepcopy(record["sampled_pairs"])
+    doc._.dgemma_hipe = copy.deepcopy({k: v for k, v in record.items() if k not in ("text", "sampled_pairs")})
+    doc._.dgemma_hipe_pairs = copy.deepcopy(record["sampled_pairs"])
     doc.user_data[KEY_ORDER_KEY] = list(record)
     doc_report = AlignmentReport(n_docs=1)
-    doc._.unaligned_mentions = []
+    doc._.dgemma_unaligned = []
     index = TextIndex(doc.text)
     for kind, entities in _entities(record["sampled_pairs"]).items():
         spans: Dict[Tuple[int, int, str], Span] = {}
@@ -249,7 +249,7 @@ def record_to_doc(
 
 def _mention_spans(doc: Doc, index: TextIndex, mention: str, kind: str, entity_id: str, qid: str, report: AlignmentReport) -> List[Span]:
     """The spans of every occurrence of one mention, snapped to tokens; an unaligned mention
-    is added to ``doc._.unaligned_mentions``, the report and the log."""
+    is added to ``doc._.dgemma_unaligned``, the report and the log."""
     alignments = align_mention(index, mention)
     found = [
         (a.method, doc.char_span(a.start, a.end, label=kind, kb_id=qid, span_id=entity_id, alignment_mode="expand"))
@@ -258,8 +258,8 @@ def _mention_spans(doc: Doc, index: TextIndex, mention: str, kind: str, entity_i
     found = [(method, span) for method, span in found if span is not None]
     report.n_mentions += 1
     if not found:
-        doc_id = doc._.hipe["document_id"]
-        doc._.unaligned_mentions.append({"entity_id": entity_id, "mention": mention, "kind": kind})
+        doc_id = doc._.dgemma_hipe["document_id"]
+        doc._.dgemma_unaligned.append({"entity_id": entity_id, "mention": mention, "kind": kind})
         report.unaligned.append((doc_id, kind, entity_id, mention))
         logger.warning(Warnings.W001.format(doc_id=doc_id, kind=kind, mention=mention, entity_id=entity_id))
         return []
@@ -311,11 +311,11 @@ def restore_lists(doc: Doc) -> Doc:
     """Turn the tuples of deserialised HIPE data back into lists, as JSON gives them.
 
     spaCy's msgpack reads arrays as tuples, so after ``DocBin``/``Doc.from_bytes`` the mention
-    lists of ``doc._.hipe_pairs`` would be tuples.
+    lists of ``doc._.dgemma_hipe_pairs`` would be tuples.
     """
-    doc._.hipe = _as_lists(doc._.hipe)
-    doc._.hipe_pairs = _as_lists(doc._.hipe_pairs)
-    doc._.unaligned_mentions = _as_lists(doc._.unaligned_mentions)
+    doc._.dgemma_hipe = _as_lists(doc._.dgemma_hipe)
+    doc._.dgemma_hipe_pairs = _as_lists(doc._.dgemma_hipe_pairs)
+    doc._.dgemma_unaligned = _as_lists(doc._.dgemma_unaligned)
     if KEY_ORDER_KEY in doc.user_data:
         doc.user_data[KEY_ORDER_KEY] = list(doc.user_data[KEY_ORDER_KEY])
     return doc

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from ..errors import InputError
+from spacy_dgemma.errors import InputError
 
 SCHEMA_FILE = "hipe-2026-data.schema.json"
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number", type(None): "null"}

@@ -2,30 +2,29 @@
 
 A record keeps every input field and every input pair as read, in the input key order; only
 ``at``, ``isAt``, ``at_explanation`` and ``isAt_explanation`` of the pairs are filled from
-``doc._.relations``. Files are written to a temporary file in the target folder, synced, and
+``doc._.dgemma_relations``. Files are written to a temporary file in the target folder, synced, and
 renamed over the target, so a reader never sees a half-written file.
 """
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import IO, Any, Dict, Iterable, Optional, Union
+from typing import Any, Dict, Iterable, Union
 
 from spacy.tokens import Doc, DocBin
 
-from ..errors import Errors
-from ..relations import relations_to_hipe_pairs
-from .read import KEY_ORDER_KEY
-from .validate import schema_error
+from spacy_dgemma.errors import Errors
+from spacy_dgemma.hipe.read import KEY_ORDER_KEY
+from spacy_dgemma.hipe.validate import schema_error
+from spacy_dgemma.pipeline.records import relations_to_hipe_pairs
+from spacy_dgemma.util import AtomicWriter
 
 PathLike = Union[str, Path]
 
 
 def doc_to_record(doc: Doc) -> Dict[str, Any]:
     """The HIPE record of a Doc read from HIPE, with the predicted labels filled in."""
-    if doc._.hipe is None:
+    if doc._.dgemma_hipe is None:
         raise ValueError(Errors.E030)
-    values = {**doc._.hipe, "text": doc.text, "sampled_pairs": relations_to_hipe_pairs(doc)}
+    values = {**doc._.dgemma_hipe, "text": doc.text, "sampled_pairs": relations_to_hipe_pairs(doc)}
     order = [key for key in doc.user_data.get(KEY_ORDER_KEY, []) if key in values]
     return {key: values[key] for key in dict.fromkeys(order + list(values))}
 
@@ -33,43 +32,6 @@ def doc_to_record(doc: Doc) -> Dict[str, Any]:
 def dumps(record: Dict[str, Any]) -> str:
     """One JSONL line (without the newline), non-ASCII characters kept as they are."""
     return json.dumps(record, ensure_ascii=False)
-
-
-class AtomicWriter:
-    """A file that appears under its name only when it was written completely.
-
-    Use as a context manager; on an exception the temporary file is removed and the target
-    is left as it was.
-    """
-
-    def __init__(self, path: PathLike, mode: str = "w") -> None:
-        self.path = Path(path)
-        self.mode = mode
-        self._file: Optional[IO] = None
-
-    def __enter__(self) -> IO:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        self._tmp = Path(tmp)
-        kwargs = {} if "b" in self.mode else {"encoding": "utf-8", "newline": "\n"}
-        self._file = os.fdopen(fd, self.mode, **kwargs)
-        return self._file
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        assert self._file is not None
-        try:
-            if exc_type is None:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-            self._file.close()
-            if exc_type is None:
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(self._tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
-                os.replace(self._tmp, self.path)
-        finally:
-            if self._tmp.exists():
-                self._tmp.unlink()
 
 
 class RecordWriter(AtomicWriter):

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
-from .labeller import RelationLabeller
-from .parse import format_response
-from .prompts import PromptDocument, build_prompts, document_from_hipe
-from .sft import sft_record
+from spacy_dgemma.llm.labeller import RelationLabeller
+from spacy_dgemma.llm.parse import format_response
+from spacy_dgemma.llm.prompts import PromptDocument, build_prompts, document_from_hipe
+from spacy_dgemma.llm.sft import sft_record
 
 logger = logging.getLogger("spacy_dgemma")
 

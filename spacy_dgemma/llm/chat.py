@@ -8,7 +8,7 @@ what the one-prompt-per-pair path computes.
 """
 from typing import List, Tuple
 
-from .prompts import Prompt
+from spacy_dgemma.llm.prompts import Prompt
 
 
 def render_prompt(tokenizer, prompt: Prompt) -> Tuple[str, str]:

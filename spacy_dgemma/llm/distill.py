@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, Union
 
-from .sft import LoraHyperparams, add_lora, read_jsonl, tokenize_records, train
+from spacy_dgemma.llm.sft import LoraHyperparams, add_lora, read_jsonl, tokenize_records, train
 
 logger = logging.getLogger("spacy_dgemma")
 
@@ -24,7 +24,7 @@ def merge_adapter(base_name: str, adapter_dir: Union[str, Path], output_dir: Uni
     output_dir: where the merged model goes. dtype: precision of the merge ("auto": bf16 on
     CUDA, fp32 on CPU; never 4-bit). device: where to merge (CPU needs no GPU memory).
     """
-    from .loading import load_model, load_tokenizer
+    from spacy_dgemma.llm.loading import load_model, load_tokenizer
 
     model = load_model(base_name, dtype=dtype, device=device, adapter=str(adapter_dir))
     base = model.get_base_model()
@@ -50,7 +50,7 @@ def distill_student(
     """Fine-tune the student with LoRA on the teacher's traces and merge the adapter.
 
     student_name: hub name or path of the student base (e.g. google/gemma-4-E2B-it).
-    traces_path: SFT JSONL written by ``dgemma annotate --traces``.
+    traces_path: SFT JSONL written by ``dgemma llm annotate --traces``.
     output_dir: receives ``adapter/``, ``merged/``, ``training_log.jsonl``, ``training_summary.json``.
     hp: hyperparameters. device: "auto", "cpu" or "cuda".
     merge_dtype: precision of the merge and of the saved weights ("auto": fp32, as the merge runs
@@ -59,7 +59,7 @@ def distill_student(
     """
     import torch
 
-    from .loading import load_model, load_tokenizer
+    from spacy_dgemma.llm.loading import load_model, load_tokenizer
 
     torch.manual_seed(hp.seed)
     tokenizer = load_tokenizer(student_name)

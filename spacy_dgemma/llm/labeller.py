@@ -5,11 +5,11 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from ..labels import AT_LABELS, IS_AT_LABELS
-from .chat import encode_prompt
-from .generate import Generation, GenerationStats, PrefixCachedGenerator, label_first_token_ids
-from .parse import ParsedOutput, ParseStats, parse_output
-from .prompts import PROMPT_VERSION, PromptDocument, PromptPair, build_prompts
+from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS
+from spacy_dgemma.llm.chat import encode_prompt
+from spacy_dgemma.llm.generate import Generation, GenerationStats, PrefixCachedGenerator, label_first_token_ids
+from spacy_dgemma.llm.parse import ParsedOutput, ParseStats, parse_output
+from spacy_dgemma.llm.prompts import PROMPT_VERSION, PromptDocument, PromptPair, build_prompts
 
 logger = logging.getLogger("spacy_dgemma")
 

@@ -56,7 +56,7 @@ def load_tokenizer(name_or_path: str):
     if tokenizer.chat_template is None:
         raise ValueError(
             f"The tokenizer of {name_or_path!r} has no chat template; use an instruction-tuned model "
-            "(e.g. google/gemma-4-E2B-it) or build the tiny models with `dgemma build-tiny`."
+            "(e.g. google/gemma-4-E2B-it) or build the tiny models with `dgemma llm build-tiny`."
         )
     return tokenizer
 

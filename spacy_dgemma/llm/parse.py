@@ -35,7 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..labels import AT_LABELS, IS_AT_LABELS
+from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS
 
 KEYS = ("at_reasoning", "at", "isAt_reasoning", "isAt")
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.DOTALL)

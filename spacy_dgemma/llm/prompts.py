@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..pairs import CandidatePair
+from spacy_dgemma.candidates.pairs import CandidatePair
 
 TEMPLATE_DIR = Path(__file__).parent.parent / "templates"
 PROMPT_VERSION = "relations.v1"
@@ -86,14 +86,14 @@ def load_template(version: str, part: str):
 def find_mention_spans(text, mention: str) -> List[Tuple[int, int]]:
     """Character offsets of every occurrence of `mention` in `text` (a string or a ``TextIndex``),
     found as the HIPE reader finds them (OCR-tolerant, see ``hipe/align.py``)."""
-    from ..hipe.align import align_mention
+    from spacy_dgemma.hipe.align import align_mention
 
     return [(a.start, a.end) for a in align_mention(text, mention)]
 
 
 def document_from_hipe(record: Dict[str, Any]) -> PromptDocument:
     """A prompt document from a HIPE JSONL record (mentions located by string search)."""
-    from ..hipe.align import TextIndex
+    from spacy_dgemma.hipe.align import TextIndex
 
     text = record.get("text") or ""
     index = TextIndex(text)
@@ -127,7 +127,7 @@ def document_from_hipe(record: Dict[str, Any]) -> PromptDocument:
 
 def document_from_doc(doc, pairs: Sequence[CandidatePair]) -> PromptDocument:
     """A prompt document from a spaCy Doc and its candidate pairs (spans give the offsets)."""
-    meta = doc._.hipe or {}
+    meta = doc._.dgemma_hipe or {}
     media = meta.get("media") or {}
     prompt_pairs = []
     for pair in pairs:

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, Union
 
-from .sft import LoraHyperparams, add_lora, read_jsonl, tokenize_records, train
+from spacy_dgemma.llm.sft import LoraHyperparams, add_lora, read_jsonl, tokenize_records, train
 
 logger = logging.getLogger("spacy_dgemma")
 
@@ -28,7 +28,7 @@ def train_teacher(
     """QLoRA fine-tuning of the teacher on the stage-0 SFT set.
 
     model_name: hub name or path of the teacher base model.
-    sft_path: SFT JSONL written by ``dgemma sft-data``.
+    sft_path: SFT JSONL written by ``dgemma llm sft-data``.
     output_dir: receives ``adapter/`` (LoRA weights + tokenizer), ``training_log.jsonl`` and
         ``training_summary.json``.
     hp: hyperparameters. device: "auto", "cpu" or "cuda". load_in_4bit: QLoRA (default) or plain LoRA.
@@ -36,7 +36,7 @@ def train_teacher(
     """
     import torch
 
-    from .loading import load_model, load_tokenizer
+    from spacy_dgemma.llm.loading import load_model, load_tokenizer
 
     torch.manual_seed(hp.seed)
     tokenizer = load_tokenizer(model_name)

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Union
 
-from .chat import encode_example
-from .prompts import Prompt
+from spacy_dgemma.llm.chat import encode_example
+from spacy_dgemma.llm.prompts import Prompt
 
 logger = logging.getLogger("spacy_dgemma")
 

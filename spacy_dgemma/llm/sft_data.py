@@ -13,11 +13,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Union
 
-from ..labels import AT_LABELS, IS_AT_LABELS
-from .labeller import RelationLabeller
-from .parse import format_response
-from .prompts import build_prompts, document_from_hipe
-from .sft import sft_record
+from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS
+from spacy_dgemma.llm.labeller import RelationLabeller
+from spacy_dgemma.llm.parse import format_response
+from spacy_dgemma.llm.prompts import build_prompts, document_from_hipe
+from spacy_dgemma.llm.sft import sft_record
 
 logger = logging.getLogger("spacy_dgemma")
 

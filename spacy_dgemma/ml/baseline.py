@@ -17,9 +17,9 @@ from spacy.tokens import Doc, Span
 from spacy.util import registry
 from thinc.api import Model
 
-from ..labels import SCORE_COLUMNS
-from ..pairs import CandidatePair
-from .types import DocPairs, Explanation, RelationScores
+from spacy_dgemma.candidates.pairs import CandidatePair
+from spacy_dgemma.labels import SCORE_COLUMNS
+from spacy_dgemma.ml.types import DocPairs, Explanation, RelationScores
 
 # Cue stems, matched at the start of a word of the lower-cased text around the mentions; a
 # trailing space asks for the whole word. Keep them specific: short stems match too much.
@@ -164,7 +164,7 @@ def _find_cues(window: str, cues: Sequence[str]) -> List[str]:
 
 
 def _lang(doc: Doc) -> str:
-    meta = doc._.hipe or {}
+    meta = doc._.dgemma_hipe or {}
     lang = meta.get("language") or doc.lang_
     return lang if lang in PRESENCE_CUES else "en"
 

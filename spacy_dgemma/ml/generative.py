@@ -14,7 +14,7 @@ first use. A relative ``name_or_path`` is resolved against the working directory
 absolute path or a hub name for pipelines that move. The weights are loaded once per process
 and shared by all pipes that name the same (path, dtype, device, attention) combination.
 
-The model is not trainable inside ``spacy train``: fine-tune it with ``dgemma distill``.
+The model is not trainable inside ``spacy train``: fine-tune it with ``dgemma llm distill``.
 """
 import logging
 from typing import Dict, List, Tuple
@@ -23,8 +23,8 @@ import numpy
 from spacy.util import registry
 from thinc.api import Model
 
-from ..labels import SCORE_COLUMNS
-from .types import DocPairs, Explanation, RelationScores
+from spacy_dgemma.labels import SCORE_COLUMNS
+from spacy_dgemma.ml.types import DocPairs, Explanation, RelationScores
 
 logger = logging.getLogger("spacy_dgemma")
 _LOADED: Dict[Tuple, Tuple[object, object]] = {}
@@ -44,7 +44,7 @@ def make_generative_student(
     """A generative relation model.
 
     name_or_path: hub name or local directory of a causal LM with a chat template
-        (e.g. the merged student written by ``dgemma distill``).
+        (e.g. the merged student written by ``dgemma llm distill``).
     dtype: "auto" (bf16 on CUDA, fp32 on CPU), "float32", "bfloat16" or "float16".
     device: "auto", "cpu", "cuda", ...
     batch_size: pairs of a document decoded together.
@@ -72,8 +72,8 @@ def make_generative_student(
 
 def get_labeller(model: Model):
     """The model's ``RelationLabeller`` (loads the weights on first call)."""
-    from ..llm.labeller import RelationLabeller
-    from ..llm.loading import load_model, load_tokenizer, resolve_device
+    from spacy_dgemma.llm.labeller import RelationLabeller
+    from spacy_dgemma.llm.loading import load_model, load_tokenizer, resolve_device
 
     attrs = model.attrs
     device = resolve_device(attrs["device"])
@@ -96,12 +96,12 @@ def _init(model: Model, X=None, Y=None) -> Model:
 
 
 def _forward(model: Model, doc_pairs: List[DocPairs], is_train: bool):
-    from ..llm.prompts import document_from_doc
+    from spacy_dgemma.llm.prompts import document_from_doc
 
     if is_train:
         raise NotImplementedError(
             "GenerativeStudent.v1 is not trained inside `spacy train`; fine-tune the student with "
-            "`dgemma distill` and point `name_or_path` at the merged model."
+            "`dgemma llm distill` and point `name_or_path` at the merged model."
         )
     labeller = get_labeller(model)
     rows: List[List[float]] = []
@@ -117,6 +117,6 @@ def _forward(model: Model, doc_pairs: List[DocPairs], is_train: bool):
     output = RelationScores(model.ops.asarray2f(scores), explanations)
 
     def backprop(d_scores):
-        raise NotImplementedError("GenerativeStudent.v1 has no gradient in spaCy; use `dgemma distill`.")
+        raise NotImplementedError("GenerativeStudent.v1 has no gradient in spaCy; use `dgemma llm distill`.")
 
     return output, backprop

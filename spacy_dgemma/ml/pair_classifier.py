@@ -13,9 +13,9 @@ from spacy.util import registry
 from thinc.api import HashEmbed, Maxout, Model, Softmax, chain, concatenate, noop, reduce_max, reduce_mean
 from thinc.types import Floats2d, Ragged
 
-from ..labels import N_AT, N_IS_AT
-from .pair_features import N_BASELINE, N_NUMBERS, N_WINDOWS, TOKEN_ATTRS, PairFeatures, featurize
-from .types import DocPairs, Explanation, RelationScores
+from spacy_dgemma.labels import N_AT, N_IS_AT
+from spacy_dgemma.ml.pair_features import N_BASELINE, N_NUMBERS, N_WINDOWS, TOKEN_ATTRS, PairFeatures, featurize
+from spacy_dgemma.ml.types import DocPairs, Explanation, RelationScores
 
 
 @registry.architectures("spacy_dgemma.PairClassifier.v1")

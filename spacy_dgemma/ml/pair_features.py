@@ -17,7 +17,7 @@ import numpy
 from spacy.attrs import IS_SPACE, NORM, ORTH, PREFIX, SHAPE, SUFFIX
 from spacy.tokens import Doc, Span
 
-from ..pairs import CandidatePair
+from spacy_dgemma.candidates.pairs import CandidatePair
 
 # Lexical attributes hashed for every window token (one embedding table each).
 TOKEN_ATTRS = (NORM, PREFIX, SUFFIX, SHAPE)
@@ -136,7 +136,7 @@ class DocContext:
         self.line_of = self.newlines[:-1] if self.n else numpy.zeros(0, dtype="int32")
         line_lengths = numpy.bincount(self.line_of, minlength=1) if self.n else numpy.zeros(1, dtype="int64")
         self.line_lengths = line_lengths
-        meta = doc._.hipe or {}
+        meta = doc._.dgemma_hipe or {}
         self.lang = (meta.get("language") or doc.lang_ or "").lower()[:2]
         date = str(meta.get("date") or "")
         self.year = int(date[:4]) if date[:4].isdigit() else None
@@ -345,7 +345,7 @@ N_BASELINE = len(BASELINE_NAMES)
 
 def baseline_numbers(doc: Doc, pairs: Sequence[CandidatePair]) -> numpy.ndarray:
     """(len(pairs), N_BASELINE) numbers from the rule baseline's evidence for each pair."""
-    from .baseline import _word_positions, decide, pair_evidence, sentence_ids, tier
+    from spacy_dgemma.ml.baseline import _word_positions, decide, pair_evidence, sentence_ids, tier
 
     out = numpy.zeros((len(pairs), N_BASELINE), dtype="f")
     if not pairs:

@@ -12,7 +12,7 @@ from typing import List, Optional, Tuple
 from spacy.tokens import Doc
 from thinc.types import Floats2d
 
-from ..pairs import CandidatePair
+from spacy_dgemma.candidates.pairs import CandidatePair
 
 DocPairs = Tuple[Doc, List[CandidatePair]]
 # (at explanation, isAt explanation); either may be None.

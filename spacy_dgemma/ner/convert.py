@@ -8,9 +8,9 @@ from typing import Collection, Dict, Iterable, List, Mapping
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from ..tokenizer import TOKENIZER
-from .hipe2022 import DEFAULT_LABEL_MAP, USER_DATA_KEY, is_unannotated, read_docs
-from .partial import partial_docs
+from spacy_dgemma.ner.hipe2022 import DEFAULT_LABEL_MAP, USER_DATA_KEY, is_unannotated, read_docs
+from spacy_dgemma.ner.partial import partial_docs
+from spacy_dgemma.tokenizer import TOKENIZER
 
 logger = logging.getLogger("spacy_dgemma")
 

@@ -19,7 +19,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from .pipeline import standalone_recogniser
+from spacy_dgemma.ner.pipeline import standalone_recogniser
 
 VOTES_KEY = "entity_votes"
 COLLECT_FACTORY = "dgemma_collect_entities"

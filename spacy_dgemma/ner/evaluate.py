@@ -13,7 +13,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.util import registry
 
-from .hipe2022 import USER_DATA_KEY
+from spacy_dgemma.ner.hipe2022 import USER_DATA_KEY
 
 Scores = Dict[str, Dict[str, float]]  # group → {"p", "r", "f", "pers_f", ...}
 SCORED_LABELS = ("pers", "loc")
@@ -105,7 +105,7 @@ def evaluate_ner(nlp: Language, gold_docs: Iterable[Doc], batch_size: int = 32) 
 
 
 def evaluate_ner_files(nlp: Language, paths: Iterable[Union[str, Path]]) -> Scores:
-    """`evaluate_ner` on the Docs of DocBin files (``heldout.spacy`` from `dgemma convert-ner`)."""
+    """`evaluate_ner` on the Docs of DocBin files (``heldout.spacy`` from `dgemma ner convert`)."""
     docs: List[Doc] = []
     for path in paths:
         docs.extend(DocBin(store_user_data=True).from_disk(path).get_docs(nlp.vocab))

@@ -42,7 +42,7 @@ USER_DATA_KEY = "hipe2022"
 # A document this long without a single entity tag (of any type, org/prod/time included) is
 # taken as not annotated rather than as a text without names: newseye-de has ten such pages
 # (1,751-7,633 tokens each, about 33k tokens, with plenty of names), letemps three.
-# `dgemma convert-ner` leaves them out of both parts.
+# `dgemma ner convert` leaves them out of both parts.
 UNANNOTATED_MIN_TOKENS = 1000
 _META = re.compile(r"#\s*([\w-]+):([\w-]+)\s*=\s*(.*)$")
 

@@ -15,7 +15,7 @@ from spacy.pipeline import Sentencizer
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from .hipe2022 import USER_DATA_KEY
+from spacy_dgemma.ner.hipe2022 import USER_DATA_KEY
 
 MENTION_KEYS = {"pers": "pers_mentions_list", "loc": "loc_mentions_list"}
 

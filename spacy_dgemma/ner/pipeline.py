@@ -13,7 +13,7 @@ NER_NAME = "ner"
 def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_NAME) -> Language:
     """Source the trained recogniser of `ner_model` into `nlp`, before its relation component:
     its ``ner`` and every component after it (``dgemma_propagate_entities``; in an ensemble
-    from `dgemma ensemble-ner`, the other members and their vote).
+    from `dgemma ner ensemble`, the other members and their vote).
 
     A shared tok2vec is copied into each component that listens to it (``replace_listeners``),
     so that the recogniser runs on its own whatever else the pipeline has.
@@ -69,7 +69,7 @@ def read_inputs(paths: Iterable[Union[str, Path]], nlp: Language) -> Iterator[Do
     A raw-text Doc records its file name in ``doc.user_data["source"]``.
     RAISES: ValueError for another suffix.
     """
-    from ..hipe.read import DocMaker, iter_records, record_to_doc
+    from spacy_dgemma.hipe.read import DocMaker, iter_records, record_to_doc
 
     make_doc = DocMaker(nlp)
     for path in paths:

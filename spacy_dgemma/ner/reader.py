@@ -16,7 +16,7 @@ def create_ner_corpus(
 ) -> Callable[[Language], Iterator[Example]]:
     """spaCy's ``Corpus`` over `path`, followed by one over `partial_path` when it is set.
 
-    path: ``train.spacy`` from `dgemma convert-ner`.
+    path: ``train.spacy`` from `dgemma ner convert`.
     partial_path: ``partial-train.spacy`` (``convert-ner --partial``): documents whose unlisted
         tokens are missing, not "outside"; None: HIPE-2022 only.
     max_length, limit: as for ``spacy.Corpus.v1`` (long documents are split into sentences).
@@ -25,7 +25,7 @@ def create_ner_corpus(
     if partial_path is not None:
         if not Path(partial_path).exists():
             raise ValueError(
-                f"{partial_path}: no such file. Run `dgemma convert-ner --partial FILE.jsonl` "
+                f"{partial_path}: no such file. Run `dgemma ner convert --partial FILE.jsonl` "
                 "or set paths.partial = null"
             )
         corpora.append(Corpus(partial_path, max_length=max_length, limit=limit))
