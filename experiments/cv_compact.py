@@ -32,11 +32,12 @@ from spacy.util import load_config, load_model_from_config, minibatch
 from thinc.api import fix_random_seed
 
 import spacy_dgemma.ml.pair_classifier as pair_classifier
-from spacy_dgemma.hipe.corpus import doc_id_hash, make_predicted
+from spacy_dgemma.hipe.corpus import make_predicted
 from spacy_dgemma.hipe.read import read_docs
 from spacy_dgemma.keys import LOSS_WEIGHT_KEY
 from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS, N_AT, SCORE_COLUMNS, check_offsets, decide_labels, scores_to_dicts
 from spacy_dgemma.scorer import macro_recall
+from spacy_dgemma.util import stable_key
 
 LANGS = ("de", "en", "fr")
 _CACHE: Dict = {}
@@ -59,7 +60,7 @@ def folds_of(docs: List[Tuple[str, spacy.tokens.Doc]], k: int) -> List[int]:
     """Fold of each document: per language, round-robin over the SHA-1 order of the ids."""
     fold = [0] * len(docs)
     for lang in LANGS:
-        idx = sorted((i for i, (lg, _) in enumerate(docs) if lg == lang), key=lambda i: doc_id_hash(docs[i][1]._.dgemma_hipe["document_id"]))
+        idx = sorted((i for i, (lg, _) in enumerate(docs) if lg == lang), key=lambda i: stable_key(docs[i][1]._.dgemma_hipe["document_id"]))
         for j, i in enumerate(idx):
             fold[i] = j % k
     return fold

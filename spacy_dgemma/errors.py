@@ -17,9 +17,23 @@ class ErrorsWithCodes(type):
         return f"[{code}] {msg}"
 
 
+# Codes are grouped by area, each area with its own range (keep new codes in their section):
+#   E001-E039 / W001-W009  input files, arguments, library misuse (HIPE I/O, CLI)
+#   E040-E099 / W010-W049  the relation component, candidates, extensions, results, docs
+#   E100-E149 / W050-W069  hostile input, long documents, safe templates, signals
+#   E150-E199 / W070-W089  the LLM stages and engines
+#   E200-E229 / W090-W099  archive scale (Ray)
+#   E230-E269 / W100-W119  the recogniser (raw text, NER)
+
+
 class Warnings(metaclass=ErrorsWithCodes):
     W001 = "Document {doc_id}: {kind} mention {mention!r} of {entity_id} not found in the text."
     W002 = "Skipped {n} invalid document(s) (--skip-invalid)."
+    # --- relation component, candidates, results (W010-W049)
+    # --- hostile input (W050-W069)
+    # --- LLM (W070-W089)
+    # --- archive scale (W090-W099)
+    # --- recogniser (W100-W119)
 
 
 class Errors(metaclass=ErrorsWithCodes):
@@ -52,6 +66,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "its data under its own name; remove the other registration (Doc.remove_extension({name!r})) "
         "before importing spacy_dgemma."
     )
+    # --- hostile input, long documents, safe templates, signals (E100-E149)
+    # --- LLM stages and engines (E150-E199)
+    # --- archive scale (E200-E229)
+    # --- recogniser (E230-E269)
 
 
 class Fixes:

@@ -1,4 +1,5 @@
 """Small helpers shared across the package (one implementation of each idea)."""
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -42,3 +43,23 @@ class AtomicWriter:
         finally:
             if self._tmp.exists():
                 self._tmp.unlink()
+
+
+def edit_distance(a: str, b: str, limit: Optional[int] = None) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions), computed by rapidfuzz.
+
+    limit: if given, any distance above it is returned as ``limit + 1`` (faster).
+    """
+    from rapidfuzz.distance import Levenshtein
+
+    return Levenshtein.distance(a, b, score_cutoff=limit)
+
+
+def stable_key(text: str) -> str:
+    """The SHA-1 hex digest of `text`: a key that orders documents the same way on every machine."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def stable_fraction(text: str) -> float:
+    """A number in [0, 1) fixed by `text` (from `stable_key`), for splits by a share of documents."""
+    return int(stable_key(text)[:16], 16) / 2**64

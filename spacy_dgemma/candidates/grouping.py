@@ -23,6 +23,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import registry
 
 from spacy_dgemma.candidates.entities import Grouper, normalise_surface
+from spacy_dgemma.util import edit_distance
 
 ARTICLES = (
     "the a an le la les l un une der die das des dem den ein eine einer el lo il gli"
@@ -133,21 +134,6 @@ def _abbreviates(short: List[str], long: List[str]) -> bool:
     )
 
 
-def _edit_distance(a: str, b: str, limit: int) -> int:
-    """Levenshtein distance, stopping early once it exceeds `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i]
-        for j, cb in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        if min(current) > limit:
-            return limit + 1
-        previous = current
-    return previous[-1]
-
-
 def _ocr_variant(a: List[str], b: List[str]) -> bool:
     """One-word cores that differ by an OCR slip (1 edit for 5+ letters, 2 for 10+)."""
     if len(a) != 1 or len(b) != 1 or a[0].endswith(".") or b[0].endswith("."):
@@ -156,7 +142,7 @@ def _ocr_variant(a: List[str], b: List[str]) -> bool:
     if shorter < 5:
         return False
     limit = 2 if shorter >= 10 else 1
-    return _edit_distance(a[0], b[0], limit) <= limit
+    return edit_distance(a[0], b[0], limit) <= limit
 
 
 def _genitive_variants(word: str) -> List[str]:

@@ -21,6 +21,8 @@ strings; the reader snaps the offsets to token boundaries.
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from spacy_dgemma.util import edit_distance
+
 EXACT = "exact"
 NORMALISED = "normalised"
 FUZZY = "fuzzy"
@@ -241,18 +243,5 @@ def _best_start(pattern: str, text: str, end: int, max_dist: int) -> Tuple[Optio
     """
     m = len(pattern)
     starts = range(max(0, end - m - max_dist), min(end, end - m + max_dist) + 1)
-    dist, _, start = min((levenshtein(pattern, text[s:end]), abs(end - s - m), s) for s in starts)
+    dist, _, start = min((edit_distance(pattern, text[s:end]), abs(end - s - m), s) for s in starts)
     return (start, dist) if dist <= max_dist else (None, dist)
-
-
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance between two strings (insertions, deletions, substitutions)."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j - 1] + (ca != cb), previous[j] + 1, current[j - 1] + 1))
-        previous = current
-    return previous[-1]

@@ -13,7 +13,6 @@ and the metadata the relation component needs. Optional silver documents can be 
 loss weight (``silver_path``, ``silver_weight``), kept on each reference Doc for
 ``DgemmaRelations.get_loss``.
 """
-import hashlib
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,20 +28,16 @@ from spacy.util import registry
 from spacy_dgemma.hipe.read import DOCBIN_SUFFIX, JSONL_SUFFIX, expand_paths, iter_records, read_docbin, read_docs
 from spacy_dgemma.hipe.write import write_jsonl
 from spacy_dgemma.keys import LOSS_WEIGHT_KEY, RELATIONS_KEY, RELATIONS_USER_DATA_KEY
+from spacy_dgemma.util import stable_key
 
 PathLike = Union[str, Path]
 LABEL_FIELDS = ("at", "isAt", "at_explanation", "isAt_explanation")
 DEV_FRACTION = 0.25
 
 
-def doc_id_hash(doc_id: str) -> str:
-    """The SHA-1 hex digest of a document id: the key that orders documents for the split."""
-    return hashlib.sha1(doc_id.encode("utf-8")).hexdigest()
-
-
 def dev_ids(doc_ids: Iterable[str], fraction: float = DEV_FRACTION) -> List[str]:
     """The dev share of a set of document ids: the round(fraction · n) smallest by SHA-1."""
-    doc_ids = sorted(set(doc_ids), key=doc_id_hash)
+    doc_ids = sorted(set(doc_ids), key=stable_key)
     return doc_ids[: int(len(doc_ids) * fraction + 0.5)]
 
 

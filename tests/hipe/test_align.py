@@ -13,9 +13,9 @@ from spacy_dgemma.hipe.align import (
     TextIndex,
     align_mention,
     align_mentions,
-    levenshtein,
     normalise,
 )
+from spacy_dgemma.util import edit_distance
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "hipe2026"
 
@@ -119,10 +119,11 @@ def test_normalise_maps_back_to_the_original():
     assert [text[i] for i in offsets] == ["A", " ", "“", "b", "”", "\n", "c", "d", "\\", "e"]
 
 
-def test_levenshtein():
-    assert levenshtein("kitten", "sitting") == 3
-    assert levenshtein("", "abc") == 3
-    assert levenshtein("same", "same") == 0
+def test_edit_distance():
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("", "abc") == 3
+    assert edit_distance("same", "same") == 0
+    assert edit_distance("kitten", "sitting", limit=1) == 2
 
 
 @settings(max_examples=200, deadline=None)
