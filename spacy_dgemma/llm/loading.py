@@ -2,11 +2,28 @@
 
 The same code loads ``google/gemma-4-26B-A4B-it`` on a GPU machine and a tiny local model on a
 laptop: only the name or path changes.
+
+4-bit loading quantises ``nn.Linear`` layers to NF4 with double quantisation (QLoRA's setup),
+except the modules in ``quantization_skip_modules``: transformers' own default list for the
+model (tied embeddings, the LM head, the last module) extended, not replaced, with the small
+modules whose precision matters more than their size (``PRECISION_CRITICAL``: the MoE router,
+the per-layer-input projections of E2B, the multimodal embedding projections). The fused 3D
+MoE experts are no ``nn.Linear`` and stay in the compute dtype.
 """
 import logging
-from typing import Optional
+from typing import List, Optional
 
 logger = logging.getLogger("spacy_dgemma")
+
+# Module-name patterns kept out of 4-bit besides transformers' defaults (matched as
+# transformers matches its skip list: a suffix, or a regex from the start of the name).
+PRECISION_CRITICAL = (
+    "router.proj",  # MoE router of 26B-A4B: 128 logits per token pick the experts
+    "per_layer_model_projection",  # E2B per-layer inputs
+    "per_layer_input_gate",
+    "per_layer_projection",
+    "embedding_projection",  # vision/audio soft-token projections
+)
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -22,17 +39,65 @@ def resolve_dtype(dtype: str = "auto", device: str = "cpu"):
     """The torch dtype: "auto" is bfloat16 on CUDA and float32 on CPU."""
     import torch
 
+    from spacy_dgemma.errors import Errors
+
     if dtype == "auto":
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
         return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
                 "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
     except KeyError:
-        raise ValueError(f"Unknown dtype {dtype!r}: use auto, float32, bfloat16 or float16.") from None
+        raise ValueError(Errors.E158.format(dtype=dtype)) from None
 
 
-def nf4_config(compute_dtype):
-    """4-bit NF4 quantisation with double quantisation (QLoRA's setup)."""
+def load_config(name_or_path: str):
+    """A model's config (hub name or local folder), without weights."""
+    from transformers import AutoConfig
+
+    from spacy_dgemma.errors import InputError
+
+    try:
+        return AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as err:
+        raise InputError.of("E166", name_or_path, detail=str(err).splitlines()[0] if str(err) else type(err).__name__) from err
+
+
+def meta_model(name_or_path: str, dtype=None):
+    """The model `load_model` would build, on the meta device: shapes and names, no memory.
+
+    name_or_path: hub name or local folder (only its config is read).
+    dtype: parameter dtype (default: the compute dtype of a GPU, bfloat16).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = load_config(name_or_path)
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config, dtype=dtype or torch.bfloat16)
+
+
+def quantization_skip_modules(model) -> List[str]:
+    """Modules kept out of 4-bit: transformers' default list for `model` plus ``PRECISION_CRITICAL``."""
+    from transformers.quantizers.base import get_keys_to_not_convert
+
+    return sorted(set(get_keys_to_not_convert(model)) | set(PRECISION_CRITICAL))
+
+
+def is_quantized_linear(name: str, module, skip_modules: List[str]) -> bool:
+    """Whether bitsandbytes turns `module` (named `name`) into a 4-bit layer, as transformers decides."""
+    import torch
+    from transformers.quantizers.quantizers_utils import should_convert_module
+
+    return type(module) is torch.nn.Linear and should_convert_module(name, skip_modules)
+
+
+def nf4_config(compute_dtype, skip_modules: Optional[List[str]] = None):
+    """4-bit NF4 quantisation with double quantisation (QLoRA's setup).
+
+    compute_dtype: dtype of the matmuls (bf16 on GPU).
+    skip_modules: modules kept in the compute dtype (``quantization_skip_modules``); None keeps
+        transformers' default list only.
+    """
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(
@@ -40,9 +105,7 @@ def nf4_config(compute_dtype):
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=compute_dtype,
-        # The LM head stays in the compute dtype (as in QLoRA); the vision/audio towers, unused
-        # here, are quantised with the rest.
-        llm_int8_skip_modules=["lm_head"],
+        llm_int8_skip_modules=skip_modules,
     )
 
 
@@ -50,14 +113,16 @@ def load_tokenizer(name_or_path: str):
     """The tokenizer of a model (its chat template included); pads on the left."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    from spacy_dgemma.errors import InputError
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as err:
+        raise InputError.of("E157", name_or_path, detail=str(err).splitlines()[0] if str(err) else type(err).__name__) from err
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.chat_template is None:
-        raise ValueError(
-            f"The tokenizer of {name_or_path!r} has no chat template; use an instruction-tuned model "
-            "(e.g. google/gemma-4-E2B-it) or build the tiny models with `dgemma llm build-tiny`."
-        )
+        raise InputError.of("E156", name_or_path)
     return tokenizer
 
 
@@ -75,7 +140,8 @@ def load_model(
     name_or_path: e.g. "google/gemma-4-E2B-it" or a local directory.
     dtype: "auto" (bf16 on CUDA, fp32 on CPU), "float32", "bfloat16" or "float16".
     device: "auto", "cpu", "cuda", "cuda:1", ...
-    load_in_4bit: quantise the base weights to NF4 (bitsandbytes) with double quantisation.
+    load_in_4bit: quantise the base weights to NF4 (bitsandbytes) with double quantisation,
+        except ``quantization_skip_modules``.
     adapter: a saved LoRA adapter to apply on top (not merged).
     attn_implementation: "sdpa" or "eager" (the prefix-cached path needs explicit masks).
     trainable_adapter: load the adapter with trainable weights.
@@ -83,19 +149,19 @@ def load_model(
     """
     from transformers import AutoModelForCausalLM
 
+    from spacy_dgemma.errors import InputError
+
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     kwargs = dict(dtype=torch_dtype, attn_implementation=attn_implementation)
     if load_in_4bit:
-        kwargs["quantization_config"] = nf4_config(torch_dtype)
+        skip = quantization_skip_modules(meta_model(name_or_path, torch_dtype))
+        kwargs["quantization_config"] = nf4_config(torch_dtype, skip)
         kwargs["device_map"] = {"": device}
     try:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     except OSError as err:
-        raise OSError(
-            f"Cannot load the model {name_or_path!r}: {err}. Give a local path, or a hub name on a "
-            "machine with internet access (and accept the model's licence on the hub first)."
-        ) from err
+        raise InputError.of("E157", name_or_path, detail=str(err).splitlines()[0] if str(err) else type(err).__name__) from err
     if not load_in_4bit:
         model = model.to(device)
     if adapter:
@@ -107,4 +173,3 @@ def load_model(
     logger.info("Loaded %s (%s, %s%s%s)", name_or_path, torch_dtype, device,
                 ", 4-bit NF4" if load_in_4bit else "", f", adapter {adapter}" if adapter else "")
     return model
-

@@ -1,22 +1,37 @@
 """Relation prompts: a document part shared by all pairs of an article, then a short pair part.
 
-The templates are versioned package data (``templates/relations.v1.*.jinja``). The document part
-(instructions, definitions, article, output contract) comes first and is identical for every pair
-of a document, so its key/value cache can be computed once and reused (see ``generate.py``); the
-pair part (person, place, their mentions) comes last. Articles longer than the token budget are
-cut to windows around the mentions of *all* pairs of the document, so the shared part stays shared.
+The templates are versioned package data (``templates/relations.v1.*.jinja``; a new version is
+a new file, never an edit in place). A template is found by its version name inside the
+package's template folder, or inside a folder the caller declares (``template_dir``): a name is
+letters, digits, ``_``, ``-`` and dots, never a path, so a pipeline config cannot point outside
+the folder. Templates render in Jinja's immutable sandbox with no globals: a template that
+reaches for attributes such as ``__class__`` or ``__globals__``, or for ``__import__``, fails
+with a coded error instead of running code.
+
+The document part (instructions, definitions, article, output contract) comes first and is
+identical for every pair of a document, so its key/value cache can be computed once and reused
+(see ``generate.py``); the pair part (person, place, their mentions) comes last. Articles longer
+than the token budget are cut to windows around the mentions of *all* pairs of the document, so
+the shared part stays shared.
 """
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from spacy_dgemma.candidates.pairs import CandidatePair
+from spacy_dgemma.errors import Errors
+from spacy_dgemma.util import stable_key
 
 TEMPLATE_DIR = Path(__file__).parent.parent / "templates"
 PROMPT_VERSION = "relations.v1"
+TEMPLATE_PARTS = ("document", "pair", "rationalise")
 ELLIPSIS = "[...]"
 CountTokens = Callable[[str], int]
+TemplateDir = Optional[Union[str, Path]]
+# A version name: dot-separated words of letters, digits, "_" and "-" (no path separators, no "..").
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9][A-Za-z0-9_-]*)*")
 
 
 @dataclass
@@ -70,17 +85,66 @@ class Prompt:
         return self.content[self.pair_offset :]
 
 
+def template_path(version: str, part: str, template_dir: TemplateDir = None) -> Path:
+    """The file of template `part` of `version`, checked to lie inside the template folder.
+
+    version: a version name such as "relations.v1" (not a path).
+    part: "document", "pair" or "rationalise".
+    template_dir: a declared folder of templates; default: the package's ``templates/``.
+    RETURNS (Path): the template file.
+    """
+    if not isinstance(version, str) or not _VERSION.fullmatch(version) or part not in TEMPLATE_PARTS:
+        raise ValueError(Errors.E150.format(version=version, part=part, parts=TEMPLATE_PARTS))
+    folder = Path(template_dir) if template_dir is not None else TEMPLATE_DIR
+    path = folder / f"{version}.{part}.jinja"
+    root = folder.resolve()
+    resolved = path.resolve()
+    # A link inside the folder that leads out of it is refused like a path would be.
+    if not resolved.is_relative_to(root) or not resolved.is_file():
+        available = sorted(p.name for p in folder.glob("*.jinja")) if folder.is_dir() else []
+        raise ValueError(Errors.E151.format(name=path.name, folder=folder, available=available))
+    return resolved
+
+
 @functools.lru_cache(maxsize=None)
-def load_template(version: str, part: str):
-    """The Jinja template ``templates/{version}.{part}.jinja`` (part: document, pair, rationalise)."""
+def _compile(source: str, name: str):
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    env.globals.clear()  # no range/dict/cycler/joiner/namespace/lipsum: templates fill in values only
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateSyntaxError as err:
+        raise ValueError(Errors.E153.format(name=name, line=err.lineno, detail=err.message)) from err
+
+
+def load_template(version: str, part: str, template_dir: TemplateDir = None):
+    """The compiled, sandboxed Jinja template `part` of `version` (see ``template_path``)."""
+    path = template_path(version, part, template_dir)
+    return _compile(path.read_text(encoding="utf8"), path.name)
+
+
+def render_template(version: str, part: str, template_dir: TemplateDir = None, **values: Any) -> str:
+    """Render template `part` of `version` with `values` in the sandbox; failures are coded errors."""
     import jinja2
 
-    path = TEMPLATE_DIR / f"{version}.{part}.jinja"
-    if not path.exists():
-        available = sorted(p.name for p in TEMPLATE_DIR.glob("*.jinja"))
-        raise FileNotFoundError(f"No prompt template {path.name}; available: {available}.")
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-    return env.from_string(path.read_text(encoding="utf8"))
+    template = load_template(version, part, template_dir)
+    try:
+        return template.render(**values)
+    except jinja2.TemplateError as err:  # SecurityError, UndefinedError, ... : never run what a template asks
+        raise ValueError(Errors.E152.format(name=f"{version}.{part}.jinja", detail=f"{type(err).__name__}: {err}")) from err
+
+
+def template_digest(version: str = PROMPT_VERSION, template_dir: TemplateDir = None) -> str:
+    """A hash of the content of every part of `version` (for caches keyed on what the prompt says)."""
+    sources = []
+    for part in TEMPLATE_PARTS:
+        try:
+            sources.append(f"{part}\n{template_path(version, part, template_dir).read_text(encoding='utf8')}")
+        except ValueError:
+            sources.append(f"{part}\n")  # a version may lack a part (e.g. no rationalisation)
+    return stable_key("\n".join(sources))
 
 
 def find_mention_spans(text, mention: str) -> List[Tuple[int, int]]:
@@ -229,15 +293,18 @@ def render_document_part(
     version: str = PROMPT_VERSION,
     max_article_tokens: int = 6000,
     count_tokens: CountTokens = approximate_token_count,
+    template_dir: TemplateDir = None,
 ) -> str:
     """The shared part of the user message for every pair of `document`."""
     text, windowed = fit_article(document.text, _priority_spans(document), max_article_tokens, count_tokens)
-    return load_template(version, "document").render(
-        title=document.title, language=document.language, date=document.date, text=text, windowed=windowed
+    return render_template(
+        version, "document", template_dir, title=document.title, language=document.language, date=document.date,
+        text=text, windowed=windowed,
     ).rstrip("\n")
 
 
-def render_pair_part(pair: PromptPair, version: str = PROMPT_VERSION, rationalise: bool = False) -> str:
+def render_pair_part(pair: PromptPair, version: str = PROMPT_VERSION, rationalise: bool = False,
+                     template_dir: TemplateDir = None) -> str:
     """The pair-specific end of the user message (with the gold labels when rationalising)."""
     person = pair.person_mentions[0] if pair.person_mentions else pair.person_id
     place = pair.place_mentions[0] if pair.place_mentions else pair.place_id
@@ -245,7 +312,7 @@ def render_pair_part(pair: PromptPair, version: str = PROMPT_VERSION, rationalis
                   place_mentions=pair.place_mentions or [place])
     if rationalise:
         values.update(at=pair.at, is_at=pair.is_at)
-    return load_template(version, "rationalise" if rationalise else "pair").render(**values).strip()
+    return render_template(version, "rationalise" if rationalise else "pair", template_dir, **values).strip()
 
 
 def build_prompts(
@@ -255,10 +322,17 @@ def build_prompts(
     count_tokens: CountTokens = approximate_token_count,
     rationalise: bool = False,
     pairs: Optional[Iterable[PromptPair]] = None,
+    template_dir: TemplateDir = None,
 ) -> List[Prompt]:
-    """One prompt per pair of `document` (or of `pairs`), all sharing the same document part."""
-    document_part = render_document_part(document, version, max_article_tokens, count_tokens) + "\n\n"
+    """One prompt per pair of `document` (or of `pairs`), all sharing the same document part.
+
+    document: the article and its pairs. version: template version name.
+    max_article_tokens: article budget. count_tokens: the tokenizer's counter.
+    rationalise: show the gold labels and ask for their explanation.
+    pairs: a subset of the document's pairs. template_dir: a declared template folder.
+    """
+    document_part = render_document_part(document, version, max_article_tokens, count_tokens, template_dir) + "\n\n"
     return [
-        Prompt(document_part + render_pair_part(pair, version, rationalise), len(document_part))
+        Prompt(document_part + render_pair_part(pair, version, rationalise, template_dir), len(document_part))
         for pair in (document.pairs if pairs is None else pairs)
     ]

@@ -7,6 +7,7 @@ others the model is asked again, now told the gold labels, to explain them (rati
 *gold* labels. When not even the rationalisation yields a reasoning, the example keeps the gold
 labels with empty reasoning (``source: "gold_only"``), or is dropped with ``drop_unexplained``.
 """
+import itertools
 import json
 import logging
 from collections import Counter
@@ -18,6 +19,7 @@ from spacy_dgemma.llm.labeller import RelationLabeller
 from spacy_dgemma.llm.parse import format_response
 from spacy_dgemma.llm.prompts import build_prompts, document_from_hipe
 from spacy_dgemma.llm.sft import sft_record
+from spacy_dgemma.util import AtomicWriter
 
 logger = logging.getLogger("spacy_dgemma")
 
@@ -36,18 +38,16 @@ def build_sft_data(
     labeller: the model that writes traces. records: HIPE records with gold labels.
     output: SFT JSONL path (written atomically). model_id: recorded in each example's meta.
     drop_unexplained: drop pairs for which no reasoning could be obtained.
-    max_docs: stop after this many documents. progress: show a progress bar.
+    max_docs: stop after this many documents in total, over all inputs. progress: show a progress bar.
     RETURNS (Counter): examples by source, plus "dropped" and "unlabelled".
     """
     from tqdm import tqdm
 
     counts: Counter = Counter()
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    records = list(records)[:max_docs] if max_docs else list(records)
-    with tmp.open("w", encoding="utf8") as out:
-        for record in tqdm(records, desc="sft-data", unit="doc", disable=not progress):
+    if max_docs is not None:
+        records = itertools.islice(records, max_docs)
+    with AtomicWriter(output) as out:
+        for record in tqdm(records, total=max_docs, desc="sft-data", unit="doc", disable=not progress):
             document = document_from_hipe(record)
             gold = [p for p in document.pairs if p.at in AT_LABELS and p.is_at in IS_AT_LABELS]
             counts["unlabelled"] += len(document.pairs) - len(gold)
@@ -73,6 +73,5 @@ def build_sft_data(
                         "parse_status": result.parsed.status}
                 out.write(json.dumps(sft_record(prompt, response, meta), ensure_ascii=False) + "\n")
                 counts[source] += 1
-    tmp.replace(output)
     logger.info("SFT data: %s; parser: %s", dict(counts), labeller.parse_stats.summary())
     return counts

@@ -1,14 +1,16 @@
 """Tiny Gemma-4-architecture models and a locally trained tokenizer, for CPU tests and `smoke`.
 
 Nothing here downloads anything. The tokenizer is a byte-level BPE trained with `tokenizers` on
-HIPE article text, carries Gemma 4's special tokens (``<pad>``=0, ``<eos>``=1, ``<bos>``=2,
-``<|turn>``, ``<turn|>``, ...) and the Gemma 4 chat template, so prompts are rendered exactly as
-for the real checkpoints. The models have random weights:
+HIPE article text and carries Gemma 4's special tokens (``<pad>``=0, ``<eos>``=1, ``<bos>``=2,
+``<|turn>``, ``<turn|>``, ...). Its chat template is the project's own, in the Gemma 4 turn
+format (``templates/chat/gemma4-{small,large}.jinja``), so prompts are laid out as for the real
+checkpoints. The models have random weights:
 
 - ``student``: shaped like ``google/gemma-4-E2B-it`` (per-layer embeddings, sliding and full
-  attention layers, KV-shared layers);
+  attention layers, KV-shared layers), with the small-model chat template;
 - ``teacher``: shaped like ``google/gemma-4-26B-A4B-it`` (a mixture-of-experts block with fused
-  3D expert weights beside the dense MLP, keys equal values on full-attention layers).
+  3D expert weights beside the dense MLP, keys equal values on full-attention layers), with the
+  large-model chat template, whose generation prompt adds an empty thought channel.
 
 Both load with ``AutoTokenizer/AutoModelForCausalLM.from_pretrained(path)``.
 """
@@ -27,7 +29,10 @@ SPECIAL_TOKENS: List[str] = [
     '<|"|>', "<|image|>", "<|audio|>", "<|video|>",
 ]
 END_OF_TURN = "<turn|>"
-CHAT_TEMPLATE_FILE = Path(__file__).parent.parent / "templates" / "gemma4_chat.jinja"
+CHAT_TEMPLATE_DIR = Path(__file__).parent.parent / "templates" / "chat"
+# The chat template variant of each tiny model, as on the hub: the 26B/31B models' generation
+# prompt closes an empty thought channel when thinking is off, the E2B/E4B models' does not.
+TINY_CHAT_TEMPLATES: Dict[str, str] = {"student": "small", "teacher": "large"}
 
 # Architecture presets (see the module docstring). vocab_size is set from the tokenizer.
 # The teacher, which the workflows load in 4-bit, has every linear layer's out_features a
@@ -52,6 +57,16 @@ TINY_PRESETS: Dict[str, Dict] = {
 }
 
 
+def chat_template(variant: str = "small") -> str:
+    """The project's Gemma 4 chat template: "small" (E2B/E4B style) or "large" (26B-A4B/31B style)."""
+    from spacy_dgemma.errors import Errors
+
+    path = CHAT_TEMPLATE_DIR / f"gemma4-{variant}.jinja"
+    if variant not in ("small", "large") or not path.is_file():
+        raise ValueError(Errors.E160.format(variant=variant))
+    return path.read_text(encoding="utf8")
+
+
 def iter_hipe_texts(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
     """Article texts of HIPE JSONL files (one document per line)."""
     for path in paths:
@@ -61,12 +76,14 @@ def iter_hipe_texts(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
                     yield json.loads(line)["text"]
 
 
-def train_tokenizer(texts: Iterable[str], output_dir: Union[str, Path], vocab_size: int = 4096):
-    """Train a byte-level BPE tokenizer with Gemma 4's special tokens and chat template; save it.
+def train_tokenizer(texts: Iterable[str], output_dir: Union[str, Path], vocab_size: int = 4096,
+                    template: str = "small"):
+    """Train a byte-level BPE tokenizer with Gemma 4's special tokens and a chat template; save it.
 
     texts: training text (e.g. the HIPE train articles).
     output_dir: where ``tokenizer.json``, its config and ``chat_template.jinja`` are written.
     vocab_size: size of the vocabulary, special tokens included.
+    template: the chat template variant, "small" or "large" (see ``chat_template``).
     RETURNS (PreTrainedTokenizerFast): the tokenizer, as ``AutoTokenizer`` will load it.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -90,7 +107,7 @@ def train_tokenizer(texts: Iterable[str], output_dir: Union[str, Path], vocab_si
         pad_token="<pad>",
         mask_token="<mask>",
         extra_special_tokens={"eot_token": END_OF_TURN},
-        chat_template=CHAT_TEMPLATE_FILE.read_text(encoding="utf8"),
+        chat_template=chat_template(template),
         padding_side="left",
     )
     tokenizer.save_pretrained(str(output_dir))
@@ -101,7 +118,8 @@ def build_tiny_model(kind: str, tokenizer, output_dir: Union[str, Path], seed: i
     """Build a randomly initialised tiny Gemma 4 causal LM and save it (safetensors) with the tokenizer.
 
     kind: "student" (E2B-like) or "teacher" (26B-A4B-like, mixture of experts).
-    tokenizer: the tokenizer (its vocabulary and special-token ids define the model's).
+    tokenizer: the tokenizer (its vocabulary and special-token ids define the model's); it is saved
+        with the model and the chat template variant of `kind` (``TINY_CHAT_TEMPLATES``).
     output_dir: target directory.
     seed: torch seed for the random weights.
     RETURNS (Gemma4ForCausalLM): the model.
@@ -109,8 +127,10 @@ def build_tiny_model(kind: str, tokenizer, output_dir: Union[str, Path], seed: i
     import torch
     from transformers import Gemma4ForCausalLM, Gemma4TextConfig, GenerationConfig
 
+    from spacy_dgemma.errors import Errors
+
     if kind not in TINY_PRESETS:
-        raise ValueError(f"Unknown tiny model kind {kind!r}: use one of {sorted(TINY_PRESETS)}.")
+        raise ValueError(Errors.E161.format(kind=kind, kinds=sorted(TINY_PRESETS)))
     preset = dict(TINY_PRESETS[kind])
     vocab = len(tokenizer)
     eot_id = tokenizer.convert_tokens_to_ids(END_OF_TURN)
@@ -134,7 +154,12 @@ def build_tiny_model(kind: str, tokenizer, output_dir: Union[str, Path], seed: i
     )
     output_dir = Path(output_dir)
     model.save_pretrained(str(output_dir))
-    tokenizer.save_pretrained(str(output_dir))
+    template = tokenizer.chat_template
+    tokenizer.chat_template = chat_template(TINY_CHAT_TEMPLATES[kind])
+    try:
+        tokenizer.save_pretrained(str(output_dir))
+    finally:
+        tokenizer.chat_template = template
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("Built tiny %s (%d parameters) in %s", kind, n_params, output_dir)
     return model
@@ -154,13 +179,14 @@ def build_tiny_models(
     seed: seed of the random weights.
     RETURNS (Dict[str, Path]): the directory of each built artefact.
     """
+    from spacy_dgemma.errors import InputError
+
     train_paths = [Path(p) for p in train_paths]
-    missing = [str(p) for p in train_paths if not p.exists()]
-    if not train_paths or missing:
-        raise FileNotFoundError(
-            f"Tokenizer training text not found: {missing or 'no files given'}. Pass HIPE JSONL files, "
-            "e.g. ../shared/hipe2026/newspapers/HIPE-2026-v1.0-impresso-train-en.jsonl."
-        )
+    if not train_paths:
+        raise InputError.of("E162", "--train")
+    for path in train_paths:
+        if not path.exists():
+            raise InputError.of("E007", path)
     output_dir = Path(output_dir)
     tokenizer = train_tokenizer(iter_hipe_texts(train_paths), output_dir / "tokenizer", vocab_size)
     paths = {"tokenizer": output_dir / "tokenizer"}

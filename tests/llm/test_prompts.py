@@ -90,3 +90,74 @@ def test_chat_encoding_splits_prefix_and_masks_the_prompt(tiny_models):
     assert input_ids[:n_prompt] == prefix + suffix
     assert set(labels[:n_prompt]) == {-100}
     assert tokenizer.decode(labels[n_prompt:]).startswith('{"at": "TRUE"}<turn|>')
+
+
+@pytest.mark.parametrize("version", ["../templates/relations.v1", "/etc/passwd", "relations..v1", "templates/relations.v1",
+                                     "relations.v1/..", "..", "", "relations.v1\x00", "C:\\relations.v1"])
+def test_a_version_that_is_a_path_is_refused(version):
+    from spacy_dgemma.llm.prompts import load_template
+
+    with pytest.raises(ValueError, match="E150"):
+        load_template(version, "pair")
+    with pytest.raises(ValueError, match="E150"):
+        build_prompts(document_from_hipe(HIPE_RECORDS["en"]), version=version)
+
+
+# Each crafted template runs a shell command when rendered by a plain Jinja environment.
+CRAFTED = {
+    "globals": "{{ cycler.__init__.__globals__.os.system('touch MARK') }}",
+    "import": "{{ __import__('os').system('touch MARK') }}",
+    "subclasses": "{% for c in ''.__class__.__mro__[1].__subclasses__() %}{% if c.__name__ == 'Popen' %}"
+                  "{{ c(['touch', 'MARK']) }}{% endif %}{% endfor %}",
+    "self": "{{ self.__init__.__globals__.__builtins__.__import__('os').system('touch MARK') }}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CRAFTED))
+def test_a_crafted_template_cannot_run_code(name, tmp_path, monkeypatch):
+    import jinja2
+
+    from spacy_dgemma.llm.prompts import render_template
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "evil.v1.pair.jinja").write_text(CRAFTED[name], encoding="utf8")
+    with pytest.raises(ValueError, match="E152"):
+        render_template("evil.v1", "pair", folder)
+    assert not (tmp_path / "MARK").exists()
+    if name == "globals":  # the control: outside the sandbox the same template runs the command
+        jinja2.Environment().from_string(CRAFTED[name]).render()
+        assert (tmp_path / "MARK").exists()
+
+
+def test_templates_resolve_inside_the_declared_folder_only(tmp_path):
+    from spacy_dgemma.llm.prompts import TEMPLATE_DIR, render_template, template_digest
+
+    outside = tmp_path / "outside.jinja"
+    outside.write_text("secret", encoding="utf8")
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "mine.v1.pair.jinja").write_text("Person: {{ person }}", encoding="utf8")
+    (folder / "link.v1.pair.jinja").symlink_to(outside)  # a link out of the folder counts as outside
+    assert render_template("mine.v1", "pair", folder, person="Ada") == "Person: Ada"
+    with pytest.raises(ValueError, match="E151"):
+        render_template("link.v1", "pair", folder)
+    with pytest.raises(ValueError, match="E151"):
+        render_template("mine.v1", "pair")  # not in the package folder
+    with pytest.raises(ValueError, match="E151"):
+        render_template("relations.v1", "pair", folder)  # a declared folder replaces the package's
+    (folder / "broken.v1.pair.jinja").write_text("{% if %}", encoding="utf8")
+    with pytest.raises(ValueError, match="E153"):
+        render_template("broken.v1", "pair", folder)
+    # The digest follows the content (a cache keyed on it sees an edit in place).
+    before = template_digest("mine.v1", folder)
+    (folder / "mine.v1.pair.jinja").write_text("Person: {{ person }}!", encoding="utf8")
+    assert template_digest("mine.v1", folder) != before
+    assert template_digest() == template_digest(PROMPT_VERSION, TEMPLATE_DIR)
+
+
+def test_the_packaged_templates_render_in_the_sandbox():
+    """relations.v1 renders as before (the sandbox changes nothing for honest templates)."""
+    prompt = build_prompts(document_from_hipe(HIPE_RECORDS["en"]), rationalise=True)[0]
+    assert prompt.pair_part.startswith("Person:") and "The correct labels are" in prompt.pair_part

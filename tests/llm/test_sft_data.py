@@ -53,3 +53,28 @@ def test_without_any_reasoning_gold_labels_are_kept_or_dropped(tiny_models, tmp_
                              progress=False)
     assert dropped["dropped"] == kept["gold_only"]
     assert len(read(tmp_path / "dropped.jsonl")) == n_de - kept["gold_only"]
+
+
+def test_max_docs_counts_over_all_inputs_and_the_file_appears_whole(tiny_models, tmp_path):
+    labeller = labeller_for(tiny_models["teacher"], 4)
+    out = tmp_path / "sft.jsonl"
+
+    def records():
+        yield HIPE_RECORDS["de"]
+        yield HIPE_RECORDS["fr"]
+        raise AssertionError("read past --max-docs")
+
+    build_sft_data(labeller, records(), out, "random", max_docs=2, progress=False)
+    written = read(out)
+    assert [e["meta"]["document_id"] for e in written] == (
+        [HIPE_RECORDS["de"]["document_id"]] * len(HIPE_RECORDS["de"]["sampled_pairs"])
+        + [HIPE_RECORDS["fr"]["document_id"]] * len(HIPE_RECORDS["fr"]["sampled_pairs"]))
+
+    def broken():
+        yield HIPE_RECORDS["en"]
+        raise OSError("the input went away")
+
+    with pytest.raises(OSError):
+        build_sft_data(labeller, broken(), out, "random", progress=False)
+    assert read(out) == written  # the previous file, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sft.jsonl"]  # no temporary file left
