@@ -14,6 +14,8 @@ import srsly
 import typer
 from wasabi import msg
 
+from spacy_dgemma.cli._util import exits_on_bad_input
+from spacy_dgemma.errors import InputError
 from spacy_dgemma.hipe.corpus import make_predicted
 from spacy_dgemma.hipe.read import iter_records, read_docs
 from spacy_dgemma.hipe.write import doc_to_record, write_jsonl
@@ -34,9 +36,12 @@ def confusion(gold: Sequence[Dict], pred: Sequence[Dict], relation: str) -> List
     return [[counts[(g, p)] for p in labels] for g in labels]
 
 
-def plot(matrices: Dict[str, Dict[str, List[List[int]]]], path: Path) -> None:
-    """One heat map per (language, relation), in a grid."""
-    import matplotlib
+def plot(matrices: Dict[str, Dict[str, List[List[int]]]], path: Path) -> bool:
+    """One heat map per (language, relation), in a grid; False (and no file) without matplotlib."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -58,8 +63,10 @@ def plot(matrices: Dict[str, Dict[str, List[List[int]]]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return True
 
 
+@exits_on_bad_input
 def main(
     model: str = typer.Argument(..., help="Pipeline folder or package name"),
     split_dir: Path = typer.Argument(..., help="Folder with gold-dev-*.jsonl (from the corpus step)"),
@@ -68,7 +75,7 @@ def main(
 ) -> None:
     gold_files = sorted(split_dir.glob("gold-dev-*.jsonl"))
     if not gold_files:
-        msg.fail(f"No gold-dev-*.jsonl in {split_dir}: run the corpus step first", exits=1)
+        raise InputError.of("E010", str(split_dir), suffix="gold-dev-*.jsonl")
     nlp = spacy.load(model)
     output_dir.mkdir(parents=True, exist_ok=True)
     gold_by_lang: Dict[str, List[Dict[str, Any]]] = {}
@@ -89,14 +96,15 @@ def main(
     result.update({"model": model, "seconds": seconds, "labels": {k: list(v) for k, v in RELATIONS.items()}})
     srsly.write_json(output_dir / "scores.json", result)
     srsly.write_json(output_dir / "confusion.json", {"rows": "gold", "columns": "predicted", "labels": result["labels"], "matrices": matrices})
-    plot(matrices, output_dir / "confusion.png")
+    if not plot(matrices, output_dir / "confusion.png"):
+        msg.warn("No confusion.png: matplotlib is not installed (pip install -r requirements.txt, or spacy-dgemma[plot])")
     rows = [
         (name, s["n_docs"], s["n_pairs"], f"{s['at']:.3f}", f"{s['isAt']:.3f}", f"{s['mean']:.3f}")
         for name, s in sorted(result["per_file"].items())
     ]
     rows.append(("mean", result["n_docs"], result["n_pairs"], f"{result['at']:.3f}", f"{result['isAt']:.3f}", f"{result['mean']:.3f}"))
     msg.table(rows, header=("lang", "docs", "pairs", "at", "isAt", "score"), divider=True)
-    msg.good(f"Scores, confusion matrices (JSON, PNG) and predictions in {output_dir} ({seconds:.1f} s to predict)")
+    msg.good(f"Scores, confusion matrices and predictions in {output_dir} ({seconds:.1f} s to predict)")
 
 
 if __name__ == "__main__":

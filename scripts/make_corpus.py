@@ -29,13 +29,14 @@ def main(
     data: Path = typer.Argument(..., help="HIPE-2026 release folder (newspapers/, sandbox/)"),
     output: Path = typer.Argument(..., help="Output folder"),
     dev_fraction: float = typer.Option(DEV_FRACTION, "--dev-fraction", help="Share of gold train held out as dev"),
+    limit: int = typer.Option(0, "--limit", help="Read the first N documents of each data file (0: all), for quick runs"),
 ) -> None:
     split_dir = output / "split"
     for name in ("split", "gold", "silver", "silver-train", "dev", "gold-all"):
         shutil.rmtree(output / name, ignore_errors=True)
         (output / name).mkdir(parents=True)
     silver = data / "sandbox"
-    summary = split_documents(data / "newspapers", silver if silver.exists() else None, split_dir, dev_fraction=dev_fraction)
+    summary = split_documents(data / "newspapers", silver if silver.exists() else None, split_dir, dev_fraction=dev_fraction, limit=limit)
     msg.good(f"Split written to {split_dir}: {sum(summary.files.values())} documents, "
              f"{summary.n_silver_excluded} silver documents left out (they are in gold train)")
     report = AlignmentReport()

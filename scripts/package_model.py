@@ -1,11 +1,15 @@
-"""Assemble and package the relations pipeline as the pip wheel ``xx_dgemma_relations``.
+"""Assemble and package a relations pipeline as a pip wheel, with the spacy-dgemma wheel beside it.
 
-1. Build the ``spacy-dgemma`` wheel (``pip wheel --no-deps .``): the package needs it.
-2. Assemble the pipeline: the trained ``dgemma_relations`` pipeline, with the components of a
-   trained recogniser (``--ner``, when that folder exists) sourced in before it, so that
-   ``nlp(text)`` finds persons and places itself.
-3. Write the meta (version, licence, sources, dev scores, requirement on spacy-dgemma) and a
-   model card (README.md), then ``spacy package --build wheel``.
+Two variants, with distinct names, and the meta says which input each needs
+(``meta["dgemma"]["input"]``):
+- ``xx_dgemma_relations`` (no ``--ner``): persons and places are given, as the HIPE-2026 reader
+  puts them on the Doc, or as ``doc.ents`` of your own recogniser earlier in the pipeline;
+- ``xx_dgemma_relations_text`` (``--ner``): a trained recogniser is sourced in before the
+  relations, so that ``nlp(text)`` finds persons and places itself.
+
+1. Build the ``spacy-dgemma`` wheel (``pip wheel --no-deps``): the model package needs it.
+2. Assemble the pipeline, 3. write the meta (version, licence, sources, dev scores, inputs,
+   requirement on spacy-dgemma) and a model card (README.md), then ``spacy package --build wheel``.
 """
 import shutil
 import subprocess
@@ -19,6 +23,8 @@ import typer
 from wasabi import msg
 
 from spacy_dgemma.about import __version__ as LIB_VERSION
+from spacy_dgemma.cli._util import exits_on_bad_input
+from spacy_dgemma.errors import InputError
 from spacy_dgemma.ner.pipeline import share_vectors
 
 LICENSE = "CC BY-NC-SA 4.0"
@@ -32,16 +38,48 @@ SOURCES = [
 ]
 
 
+# What each variant needs as input (meta["dgemma"]["input"]).
+INPUT_GIVEN = (
+    "persons and places given: Docs from spacy_dgemma.hipe.read_docs (HIPE-2026 JSONL), or doc.ents "
+    "(PER/PERSON/pers, LOC/GPE/loc/FAC) set by a recogniser earlier in the pipeline"
+)
+INPUT_TEXT = "raw text: the packaged recogniser finds persons and places (HIPE-2026 Docs keep their given ones)"
+
+
+def check_build_tools() -> None:
+    """Stop with one line when wheels cannot be built (a plain install of the library may lack the tools).
+
+    `pip wheel` needs setuptools with `bdist_wheel` (setuptools >= 70.1, or the `wheel` package);
+    `spacy package --build wheel` needs the `wheel` or the `build` package.
+    """
+    import importlib.util
+
+    def has(name: str) -> bool:
+        return importlib.util.find_spec(name) is not None
+
+    if not has("setuptools"):
+        raise InputError.of("E069", "package", missing="setuptools")
+    if not has("wheel") and not (has("build") and has("setuptools.command.bdist_wheel")):
+        raise InputError.of("E069", "package", missing="wheel")
+
+
+def run(command: List[str]) -> None:
+    """Run a build command; a failure ends in one line (E072), not a traceback."""
+    result = subprocess.run(command)
+    if result.returncode:
+        raise InputError.of("E072", "package", command=" ".join(command[1:4]) + " …", code=result.returncode)
+
+
 def build_library_wheel(repo: Path, output: Path) -> Path:
     """`pip wheel --no-deps` of the spacy-dgemma source tree; returns the wheel."""
     before = set(output.glob("spacy_dgemma-*.whl"))
     for old in before:
         old.unlink()
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(output), str(repo)]
-    subprocess.run(cmd, check=True)
+    run(cmd)
     wheels = sorted(output.glob("spacy_dgemma-*.whl"))
     if not wheels:
-        msg.fail(f"pip wheel wrote no spacy_dgemma wheel to {output}", exits=1)
+        raise InputError.of("E069", str(repo), missing="a spacy_dgemma wheel (pip wheel wrote none)")
     return wheels[-1]
 
 
@@ -56,14 +94,14 @@ def build_model_wheel(assembled: Path, output: Path, name: str, version: str) ->
     shutil.rmtree(package_dir, ignore_errors=True)
     output.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "spacy", "package", str(assembled), str(output), "--name", name, "--version", version, "--build", "wheel", "--force"]
-    subprocess.run(cmd, check=True)
+    run(cmd)
     return package_dir
 
 
 def assemble(model: Path, ner: Optional[Path]) -> spacy.Language:
-    """The trained relations pipeline, with a recogniser's components sourced in before it."""
+    """The trained relations pipeline, with a recogniser's components sourced in before it (`ner`)."""
     nlp = spacy.load(model)
-    if ner is not None and ner.exists():
+    if ner is not None:
         ner_nlp = spacy.load(ner)
         share_vectors(nlp, ner_nlp)
         for name in ner_nlp.pipe_names:
@@ -71,8 +109,6 @@ def assemble(model: Path, ner: Optional[Path]) -> spacy.Language:
                 continue
             nlp.add_pipe(name, source=ner_nlp, before="dgemma_relations")
         msg.good(f"Sourced {ner_nlp.pipe_names} from {ner} before dgemma_relations")
-    else:
-        msg.info(f"No recogniser at {ner}: the package reads persons/places from upstream doc.ents or HIPE span groups")
     return nlp
 
 
@@ -180,8 +216,8 @@ def model_card(
     dev_note = (
         "These are the scores of the same config trained without the dev documents (`training/compact/model-best`,\n"
         "checkpoint chosen by the dev score, so they are optimistic); the packaged weights were then trained on\n"
-        "train and dev together for the same number of epochs (the last epoch kept). 5-fold cross-validation by\n"
-        "document over all 104 documents gives a steadier figure (`experiments/cv_compact.py --include-dev`)."
+        "train and dev together for the same number of epochs (the last epoch kept). Cross-validation over all\n"
+        "104 documents, a steadier figure, is in spacy-dgemma's docs/experiments/."
         if final_fit
         else "The checkpoint was chosen by the dev score during training, so these numbers are optimistic."
     )
@@ -194,8 +230,8 @@ sentence. The compact CPU student of [spacy-dgemma](https://github.com/) (`spacy
 two linear softmax heads over numeric pair features (distances, datelines, title line, cue words
 in three languages, the rule baseline's evidence).
 
-Pipeline: {', '.join(pipeline)}. Requires `spacy-dgemma>={LIB_VERSION}` (install its wheel first);
-no GPU, no network, no `--code`.
+Pipeline: {', '.join(pipeline)}. Input: {meta.get('dgemma', {}).get('input', INPUT_GIVEN)}.
+Requires `spacy-dgemma>={LIB_VERSION}` (install its wheel first); no GPU, no network, no `--code`.
 
 ```python
 import spacy
@@ -234,18 +270,22 @@ Exploring who was where, when, in digitised English, German and French newspaper
 """
 
 
+@exits_on_bad_input
 def main(
     model: Path = typer.Argument(..., help="Trained relations pipeline (e.g. training/compact/model-best)"),
     output: Path = typer.Argument(..., help="Output folder (packages/)"),
     name: str = typer.Option("dgemma_relations", "--name", help="Package name (spaCy prefixes the language: xx_)"),
     version: str = typer.Option("0.1.0", "--version", help="Package version"),
     scores: Optional[Path] = typer.Option(None, "--scores", help="scores.json of the dev evaluation"),
-    ner: Optional[Path] = typer.Option(None, "--ner", help="Trained recogniser to source in (skipped when absent)"),
+    ner: Optional[Path] = typer.Option(None, "--ner", help="Trained recogniser to source in: the raw-text variant (name it *_text)"),
     ner_scores: Optional[Path] = typer.Option(None, "--ner-scores", help="scores.json of `dgemma ner evaluate --output` for the model card"),
     repo: Path = typer.Option(Path("."), "--repo", help="spacy-dgemma source tree for the library wheel"),
     final_fit: bool = typer.Option(False, "--final-fit", help="MODEL was trained on gold train + dev (the card says so; --scores are the train-only model's)"),
     ner_final_fit: bool = typer.Option(False, "--ner-final-fit", help="--ner was trained on its held-out documents too (--ner-scores are the recipe's without them)"),
 ) -> None:
+    if ner is not None and not ner.exists():
+        raise InputError.of("E007", str(ner))
+    check_build_tools()
     output.mkdir(parents=True, exist_ok=True)
     wheel = build_library_wheel(repo, output)
     msg.good(f"Library wheel: {wheel}")
@@ -256,7 +296,11 @@ def main(
         {
             "name": name,
             "version": version,
-            "description": "HIPE-2026 person–place relations (at / isAt) in historical newspapers: the compact CPU student of spacy-dgemma.",
+            "description": (
+                "HIPE-2026 person–place relations (at / isAt) in historical newspapers: the compact CPU student of spacy-dgemma"
+                + (", with a recogniser for raw text." if ner is not None else ", for given persons and places (HIPE input or your recogniser's doc.ents).")
+            ),
+            "dgemma": {"input": INPUT_TEXT if ner is not None else INPUT_GIVEN, "recogniser": ner is not None},
             "license": LICENSE,
             "author": "spacy-dgemma contributors",
             "sources": SOURCES,

@@ -1,6 +1,8 @@
 """The label sets of the HIPE-2026 relations, in the column order models use."""
 import math
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
+
+from spacy_dgemma.errors import Errors
 
 AT_LABELS: Tuple[str, ...] = ("TRUE", "PROBABLE", "FALSE")
 IS_AT_LABELS: Tuple[str, ...] = ("TRUE", "FALSE")
@@ -53,11 +55,34 @@ def decide_labels(
 
 
 def check_offsets(offsets: Dict[str, float]) -> Dict[str, float]:
-    """`offsets` as floats, each key a score column.
+    """`offsets` as floats, each key a score column and each value a finite number.
 
-    RAISES: ValueError naming an unknown key and the known ones.
+    RAISES: ValueError E061 naming an unknown key and the known ones; E060 for a value that is
+        not a finite number.
     """
     unknown = sorted(set(offsets) - set(SCORE_COLUMNS))
     if unknown:
-        raise ValueError(f"decision_offsets: unknown score column(s) {', '.join(unknown)}; use {', '.join(SCORE_COLUMNS)}")
+        raise ValueError(Errors.E061.format(unknown=", ".join(unknown), known=", ".join(SCORE_COLUMNS)))
+    for key, value in offsets.items():
+        check_setting(
+            f"decision_offsets[{key!r}]", value, is_number(value) and math.isfinite(value), "a finite number (a log-score offset)"
+        )
     return {key: float(value) for key, value in offsets.items()}
+
+
+def is_number(value: Any) -> bool:
+    """True for an int or float that is not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_setting(name: str, value: Any, valid: bool, expected: str) -> None:
+    """Reject a nonsensical setting of the component or its registered functions.
+
+    name: the setting as the config names it (e.g. ``max_pairs``).
+    value: the value given.
+    valid: whether the value is acceptable.
+    expected: what is acceptable, in words ("an integer >= 1").
+    RAISES: ValueError E060 when not `valid`.
+    """
+    if not valid:
+        raise ValueError(Errors.E060.format(name=name, expected=expected, value=value))

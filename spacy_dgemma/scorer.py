@@ -17,7 +17,7 @@ import numpy
 from spacy.training import Example
 from spacy.util import registry
 
-from spacy_dgemma.errors import InputError
+from spacy_dgemma.errors import Errors, InputError
 from spacy_dgemma.labels import label_or_false
 
 # A pair's key: (document_id, pers_entity_id, loc_entity_id).
@@ -37,7 +37,7 @@ def macro_recall(gold: Sequence[Optional[str]], pred: Sequence[Optional[str]]) -
         labels (e.g. ``1``) count as labels of their own, so they never crash the metric.
     """
     if len(gold) != len(pred):
-        raise ValueError(f"macro_recall: {len(gold)} gold labels but {len(pred)} predicted; pass one per item.")
+        raise ValueError(Errors.E064.format(n_gold=len(gold), n_pred=len(pred)))
     if not gold:
         return 0.0
     gold_arr = numpy.asarray([_label(g) for g in gold], dtype=object)
@@ -216,11 +216,18 @@ def make_relations_scorer() -> Callable[..., Dict[str, Any]]:
     return score_relations
 
 
-def evaluate_files(gold_files: List[Path], pred_files: List[Path]) -> Dict[str, Any]:
+def evaluate_files(gold_files: List[Path], pred_files: List[Path], *, allow_missing: bool = False) -> Dict[str, Any]:
     """Score prediction files against gold files, paired in order, with the official metric.
 
-    RETURNS: ``files`` (one entry per pair: gold, prediction, language and the
-        ``score_documents`` keys) and ``mean`` (the average over files).
+    Each prediction file must hold the documents and pairs of its gold file: a document or a
+    pair present on one side only stops the evaluation (InputError E066 / E067, naming the file
+    and the first difference), since a wrong file, a wrong order or renamed ids would otherwise
+    score quietly as all FALSE.
+    allow_missing: score gold documents and pairs without a prediction as FALSE, as the official
+        scorer does (counted in ``n_missing_docs`` / ``n_missing_pairs``); predictions that are
+        not in gold still stop it.
+    RETURNS: ``files`` (one entry per pair: gold, prediction, language, the ``score_documents``
+        keys and the missing counts) and ``mean`` (the average over files).
     """
     if len(gold_files) != len(pred_files):
         raise InputError.of("E022", "evaluate", n=len(gold_files) + len(pred_files))
@@ -228,12 +235,54 @@ def evaluate_files(gold_files: List[Path], pred_files: List[Path]) -> Dict[str, 
     pred = _records_by_file(pred_files)
     files = []
     for gold_file, pred_file in zip(gold_files, pred_files):
+        missing = check_same_pairs(gold_file, gold[gold_file], pred_file, pred[pred_file], allow_missing=allow_missing)
         languages = [r.get("language") for r in gold[gold_file]]
         language = max(set(languages), key=languages.count)
         scores = score_documents(gold[gold_file], pred[pred_file])
-        files.append({"gold": str(gold_file), "prediction": str(pred_file), "language": language, **scores})
+        files.append({"gold": str(gold_file), "prediction": str(pred_file), "language": language, **scores, **missing})
     mean = average_scores({str(i): entry for i, entry in enumerate(files)})
     return {"files": files, "mean": mean}
+
+
+def check_same_pairs(
+    gold_file: Path,
+    gold_records: Sequence[Mapping[str, Any]],
+    pred_file: Path,
+    pred_records: Sequence[Mapping[str, Any]],
+    *,
+    allow_missing: bool = False,
+) -> Dict[str, int]:
+    """Check that a prediction file has the documents and pairs of its gold file.
+
+    allow_missing: gold documents and pairs without a prediction are counted, not refused.
+    RETURNS: ``n_missing_docs`` and ``n_missing_pairs`` (gold ones without a prediction).
+    RAISES: InputError E066 for documents, E067 for pairs that are on one side only.
+    """
+    gold_docs = [r.get("document_id") for r in gold_records]
+    pred_docs = [r.get("document_id") for r in pred_records]
+    gold_doc_set, pred_doc_set = set(gold_docs), set(pred_docs)
+    extra_docs = [d for d in pred_docs if d not in gold_doc_set]
+    if extra_docs:
+        raise InputError.of("E066", str(pred_file), n=len(extra_docs), total=len(pred_docs), other=gold_file.name, first=extra_docs[0])
+    missing_docs = [d for d in gold_docs if d not in pred_doc_set]
+    if missing_docs and not allow_missing:
+        raise InputError.of("E066", str(gold_file), n=len(missing_docs), total=len(gold_docs), other=pred_file.name, first=missing_docs[0])
+    gold_keys, pred_keys = list(_keyed_labels(gold_records)), list(_keyed_labels(pred_records))
+    gold_key_set, pred_key_set = set(gold_keys), set(pred_keys)
+    extra_pairs = [k for k in pred_keys if k not in gold_key_set]
+    if extra_pairs:
+        raise InputError.of("E067", str(pred_file), n=len(extra_pairs), total=len(pred_keys), other=gold_file.name, first=_pair_name(extra_pairs[0]))
+    unpredicted = [k for k in gold_keys if k not in pred_key_set]
+    missing_pairs = [k for k in unpredicted if k[0][0] in pred_doc_set]  # pairs of documents that were predicted
+    if missing_pairs and not allow_missing:
+        raise InputError.of("E067", str(gold_file), n=len(missing_pairs), total=len(gold_keys), other=pred_file.name, first=_pair_name(missing_pairs[0]))
+    return {"n_missing_docs": len(missing_docs), "n_missing_pairs": len(unpredicted)}
+
+
+def _pair_name(key: Tuple[PairKey, int]) -> str:
+    (doc_id, person, place), occurrence = key
+    repeat = f" (occurrence {occurrence + 1})" if occurrence else ""
+    return f"document {doc_id!r}: pair ({person}, {place}){repeat}"
 
 
 def _records_by_file(files: List[Path]) -> Dict[Path, List[Dict[str, Any]]]:

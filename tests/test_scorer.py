@@ -1,5 +1,6 @@
 """The official HIPE-2026 metric: hand-worked cases, scikit-learn equivalence, spaCy scorer."""
 import copy
+import json
 import warnings
 
 import pytest
@@ -9,9 +10,13 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import recall_score
 from spacy.training import Example
 from spacy.util import registry
+from typer.testing import CliRunner
 
+from spacy_dgemma.cli import app
+from spacy_dgemma.errors import InputError
 from spacy_dgemma.pipeline.records import Relation
 from spacy_dgemma.scorer import (
+    evaluate_files,
     group_by_language,
     macro_recall,
     make_relations_scorer,
@@ -59,7 +64,7 @@ def test_macro_recall_null_reads_as_false():
 
 def test_macro_recall_edge_cases():
     assert macro_recall([], []) == 0.0
-    with pytest.raises(ValueError, match="one per item"):
+    with pytest.raises(ValueError, match="E064.*one of each per item"):
         macro_recall(["TRUE"], [])
 
 
@@ -278,3 +283,55 @@ def test_score_documents_matches_sklearn_on_shuffled_partial_predictions(docs, r
     assert result["at"] == pytest.approx(at)
     assert result["isAt"] == pytest.approx(is_at)
     assert result["mean"] == pytest.approx((at + is_at) / 2)
+
+
+# --- dgemma evaluate refuses files that do not hold the same documents and pairs (issue 17, item 6)
+
+
+def _files(tmp_path, gold, pred):
+    paths = []
+    for name, records in (("gold.jsonl", gold), ("pred.jsonl", pred)):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf8")
+        paths.append(path)
+    return paths
+
+
+def test_evaluate_refuses_documents_of_another_file(tmp_path, hipe_records):
+    gold, pred = _files(tmp_path, [hipe_records["en"]], [hipe_records["de"]])
+    with pytest.raises(InputError, match=r"E066.*1 of its 1 document\(s\) are not in gold.jsonl, e.g. 'test-de") as err:
+        evaluate_files([gold], [pred])
+    assert err.value.file == str(pred)
+    result = CliRunner().invoke(app, ["evaluate", str(gold), str(pred)])
+    assert result.exit_code == 2 and "[E066]" in result.output and "Traceback" not in result.output
+
+
+def test_evaluate_refuses_renamed_or_missing_pairs(tmp_path, hipe_records):
+    renamed = copy.deepcopy(hipe_records["en"])
+    renamed["sampled_pairs"][2]["loc_entity_id"] = "en-dublin-2"
+    gold, pred = _files(tmp_path, [hipe_records["en"]], [renamed])
+    with pytest.raises(InputError, match=r"E067.*1 of its 6 pair\(s\) are not in gold.jsonl.*\(en-smith, en-dublin-2\)"):
+        evaluate_files([gold], [pred])
+    fewer = copy.deepcopy(hipe_records["en"])
+    del fewer["sampled_pairs"][3:]
+    gold, pred = _files(tmp_path, [hipe_records["en"]], [fewer])
+    with pytest.raises(InputError, match=r"E067.*3 of its 6 pair\(s\) are not in pred.jsonl") as err:
+        evaluate_files([gold], [pred])
+    assert err.value.file == str(gold)
+
+
+def test_evaluate_allow_missing_scores_missing_predictions_as_false(tmp_path, hipe_records):
+    fewer = copy.deepcopy(hipe_records["en"])
+    del fewer["sampled_pairs"][3:]
+    gold, pred = _files(tmp_path, [hipe_records["en"], hipe_records["de"]], [fewer])
+    entry = evaluate_files([gold], [pred], allow_missing=True)["files"][0]
+    assert (entry["n_missing_docs"], entry["n_missing_pairs"]) == (1, 3 + len(hipe_records["de"]["sampled_pairs"]))
+    official = score_documents([hipe_records["en"], hipe_records["de"]], [fewer])  # the official reading
+    assert entry["mean"] == official["mean"]
+    result = CliRunner().invoke(app, ["evaluate", str(gold), str(pred), "--allow-missing", "--json"])
+    assert result.exit_code == 0 and "W014" in result.stderr
+    assert json.loads(result.stdout)["files"][0]["n_missing_pairs"] == entry["n_missing_pairs"]
+    # Predictions of documents that are not in gold are refused even so.
+    gold, pred = _files(tmp_path, [hipe_records["en"]], [hipe_records["en"], hipe_records["fr"]])
+    with pytest.raises(InputError, match="E066"):
+        evaluate_files([gold], [pred], allow_missing=True)

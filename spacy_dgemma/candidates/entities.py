@@ -5,6 +5,7 @@ span's ``id_`` is its entity id and ``kb_id_`` its Wikidata QID (or ""). For raw
 mentions come from ``doc.ents`` of any upstream recogniser, mapped by label, and a registered
 grouping function gives each mention an entity id.
 """
+import functools
 import re
 import unicodedata
 from typing import Callable, Dict, Iterable, List, Tuple
@@ -23,12 +24,24 @@ Entities = Dict[str, List[Span]]
 Grouper = Callable[[Doc, List[Span], str], List[str]]
 
 
-def normalise_surface(text: str) -> str:
-    """Lower-case, accent-free, punctuation-free form of a mention, for grouping and matching."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = re.sub(r"[^\w]+", " ", text.lower())
-    return " ".join(text.split())
+def normalise_surface(text: str, *, keep_accents: bool = False, keep: str = "") -> str:
+    """Lower-case form of a text: runs of characters other than letters, digits and `keep` become one space.
+
+    The one text normaliser of mentions and cue windows ("Genève" → "geneve", "M. Jean-Pierre"
+    → "m jean pierre").
+    text: the text as written.
+    keep_accents: keep diacritics (no NFKD folding), as the rule baseline's cue search does.
+    keep: punctuation kept as written (the rule baseline keeps "'’.-").
+    """
+    if not keep_accents:
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(_separators(keep).sub(" ", text.lower()).split())
+
+
+@functools.lru_cache(maxsize=8)
+def _separators(keep: str) -> "re.Pattern[str]":
+    return re.compile(r"[^\w" + re.escape(keep) + r"]+")
 
 
 @registry.misc("spacy_dgemma.group_by_surface.v1")
@@ -49,25 +62,40 @@ def spans_by_entity(spans: Iterable[Span]) -> Entities:
     return entities
 
 
+def has_mention_groups(doc: Doc) -> bool:
+    """Whether the Doc carries its persons / places as span groups (HIPE input, or a recogniser that writes them)."""
+    return PERSONS_KEY in doc.spans or PLACES_KEY in doc.spans
+
+
+def get_mentions(
+    doc: Doc,
+    person_labels: Iterable[str] = DEFAULT_PERSON_LABELS,
+    place_labels: Iterable[str] = DEFAULT_PLACE_LABELS,
+) -> Tuple[List[Span], List[Span]]:
+    """The person and place mentions of a Doc: its span groups ``persons`` / ``places`` when it
+    has them, else the ``doc.ents`` whose label is in `person_labels` / `place_labels`."""
+    if has_mention_groups(doc):
+        return list(doc.spans.get(PERSONS_KEY, [])), list(doc.spans.get(PLACES_KEY, []))
+    person_labels, place_labels = set(person_labels), set(place_labels)
+    return [ent for ent in doc.ents if ent.label_ in person_labels], [ent for ent in doc.ents if ent.label_ in place_labels]
+
+
 def get_entities(
     doc: Doc,
     grouper: Grouper,
     person_labels: Iterable[str] = DEFAULT_PERSON_LABELS,
     place_labels: Iterable[str] = DEFAULT_PLACE_LABELS,
 ) -> Tuple[Entities, Entities]:
-    """Persons and places of a Doc as entity id → mentions.
+    """Persons and places of a Doc (`get_mentions`) as entity id → mentions.
 
-    The span groups ``persons``/``places`` win when the Doc has them (HIPE input, or a
-    recogniser that writes them; spans without an ``id_`` get one from `grouper`); otherwise
-    ``doc.ents`` are mapped by label and grouped.
+    Mentions of the span groups keep their ``id_`` (those without one get one from `grouper`);
+    mentions from ``doc.ents`` are grouped by `grouper`.
     """
-    if PERSONS_KEY in doc.spans or PLACES_KEY in doc.spans:
-        persons = _ensure_ids(doc, list(doc.spans.get(PERSONS_KEY, [])), grouper, "person")
-        places = _ensure_ids(doc, list(doc.spans.get(PLACES_KEY, [])), grouper, "place")
+    persons, places = get_mentions(doc, person_labels, place_labels)
+    if has_mention_groups(doc):
+        persons = _ensure_ids(doc, persons, grouper, "person")
+        places = _ensure_ids(doc, places, grouper, "place")
     else:
-        person_labels, place_labels = set(person_labels), set(place_labels)
-        persons = [ent for ent in doc.ents if ent.label_ in person_labels]
-        places = [ent for ent in doc.ents if ent.label_ in place_labels]
         persons = _with_ids(doc, persons, grouper(doc, persons, "person"))
         places = _with_ids(doc, places, grouper(doc, places, "place"))
     return spans_by_entity(persons), spans_by_entity(places)

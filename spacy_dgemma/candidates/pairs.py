@@ -1,11 +1,22 @@
 """Candidate (person, place) pairs for the relation component."""
+import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, List, Optional
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 
-from spacy_dgemma.candidates.entities import DEFAULT_PERSON_LABELS, DEFAULT_PLACE_LABELS, Grouper, get_entities
+from spacy_dgemma.candidates.entities import (
+    DEFAULT_PERSON_LABELS,
+    DEFAULT_PLACE_LABELS,
+    Grouper,
+    get_entities,
+    get_mentions,
+    has_mention_groups,
+)
+from spacy_dgemma.errors import Errors, Warnings
+from spacy_dgemma.keys import PERSONS_KEY, PLACES_KEY
+from spacy_dgemma.labels import check_setting
 
 
 @dataclass
@@ -27,17 +38,52 @@ class CandidatePair:
     pair_index: Optional[int] = None
 
 
+
 PairGenerator = Callable[[Doc], List[CandidatePair]]
+# The distance of a pair whose person or place has no mention in the text.
+UNKNOWN_DISTANCE = 10**9
+
+
+def mention_gap(a: Span, b: Span, positions: Optional[Sequence[int]] = None) -> int:
+    """Tokens between two mentions, 0 when they touch or overlap.
+
+    positions: the number of words before each token (and in all, at ``len(doc)``): the gap
+        is then counted in words.
+    """
+    if positions is None:
+        return max(b.start - a.end, a.start - b.end, 0)
+    return int(max(positions[b.start] - positions[a.end], positions[a.start] - positions[b.end], 0))
+
+
+def nearest_mentions(
+    firsts: Sequence[Span],
+    seconds: Sequence[Span],
+    positions: Optional[Sequence[int]] = None,
+    rank: Optional[Callable[[Span, Span, int], Any]] = None,
+) -> Optional[Tuple[Span, Span, int]]:
+    """The closest couple (one of `firsts`, one of `seconds`) and the gap between them.
+
+    The one implementation of the nearest-mention gap: candidate pairs, the rule baseline and
+    the pair features all use it.
+    positions: count the gap in words (see `mention_gap`).
+    rank: orders the couples, given (first, second, gap) (default: the gap); on a tie the
+        first couple in order wins.
+    RETURNS: (first, second, gap), or None when either side has no mention.
+    """
+    best, best_key = None, None
+    for a in firsts:
+        for b in seconds:
+            gap = mention_gap(a, b, positions)
+            key = gap if rank is None else rank(a, b, gap)
+            if best_key is None or key < best_key:
+                best, best_key = (a, b, gap), key
+    return best
 
 
 def mention_distance(pair: CandidatePair) -> int:
-    """Smallest token distance between a person and a place mention (large when unknown)."""
-    best = 10**9
-    for p in pair.person_spans:
-        for q in pair.place_spans:
-            gap = max(q.start - p.end, p.start - q.end, 0)
-            best = min(best, gap)
-    return best
+    """Smallest token distance between a person and a place mention (UNKNOWN_DISTANCE when unknown)."""
+    couple = nearest_mentions(pair.person_spans, pair.place_spans)
+    return UNKNOWN_DISTANCE if couple is None else couple[2]
 
 
 @registry.misc("spacy_dgemma.pair_candidates.v1")
@@ -50,13 +96,17 @@ def make_pair_candidates(
     """Pairs of a Doc: its HIPE ``sampled_pairs`` when it has them, else person × place entities.
 
     max_pairs: cap on pairs built from entities (the closest pairs are kept, as HIPE samples
-        pairs by textual proximity); HIPE input pairs are never dropped.
+        pairs by textual proximity; W012 says how many were dropped); HIPE input pairs are never dropped.
     grouper: mention grouping for raw text (default: same normalised surface).
     person_labels / place_labels: ``doc.ents`` labels read as persons / places.
+    RAISES: ValueError E060 for a `max_pairs` below 1, E062 for empty or overlapping label sets.
     """
+    check_setting("max_pairs", max_pairs, isinstance(max_pairs, int) and not isinstance(max_pairs, bool) and max_pairs >= 1, "an integer >= 1")
+    person_labels, place_labels = tuple(person_labels), tuple(place_labels)
+    if not person_labels or not place_labels or set(person_labels) & set(place_labels):
+        raise ValueError(Errors.E062.format(person_labels=list(person_labels), place_labels=list(place_labels)))
     if grouper is None:
         grouper = registry.misc.get("spacy_dgemma.group_by_surface.v1")()
-    person_labels, place_labels = tuple(person_labels), tuple(place_labels)
 
     def pair_candidates(doc: Doc) -> List[CandidatePair]:
         persons, places = get_entities(doc, grouper, person_labels, place_labels)
@@ -73,6 +123,11 @@ def make_pair_candidates(
                 )
                 for i, p in enumerate(doc._.dgemma_hipe_pairs)
             ]
+        if not persons or not places:
+            reason = no_pairs_reason(doc, person_labels, place_labels)
+            if reason:
+                warnings.warn(reason)
+            return []
         pairs = [
             CandidatePair(
                 person_id=pid,
@@ -86,6 +141,38 @@ def make_pair_candidates(
             for lid, lspans in places.items()
         ]
         pairs.sort(key=lambda pair: (mention_distance(pair), pair.person_spans[0].start))
+        if len(pairs) > max_pairs:
+            warnings.warn(Warnings.W012.format(max_pairs=max_pairs, n_pairs=len(pairs), n_dropped=len(pairs) - max_pairs))
         return pairs[:max_pairs]
 
     return pair_candidates
+
+
+def no_pairs_reason(
+    doc: Doc,
+    person_labels: Sequence[str] = DEFAULT_PERSON_LABELS,
+    place_labels: Sequence[str] = DEFAULT_PLACE_LABELS,
+) -> Optional[str]:
+    """Why a raw-text Doc gives no candidate pairs: the W011 (unmapped labels) or W010 message.
+
+    RETURNS: None when the Doc has persons and places, or no tokens.
+    """
+    persons, places = get_mentions(doc, person_labels, place_labels)
+    if (persons and places) or not len(doc):
+        return None
+    missing = "persons or places" if not (persons or places) else ("persons" if not persons else "places")
+    if has_mention_groups(doc):
+        why = f"Its `{PERSONS_KEY}` / `{PLACES_KEY}` span groups hold {len(persons)} persons and {len(places)} places."
+        return Warnings.W010.format(missing=missing, why=why)
+    unmapped = sorted({ent.label_ for ent in doc.ents} - set(person_labels) - set(place_labels))
+    if unmapped:
+        return Warnings.W011.format(labels=", ".join(unmapped), person_labels=list(person_labels), place_labels=list(place_labels))
+    if doc.has_annotation("ENT_IOB"):
+        why = "A recogniser has run (doc.ents is set) but found none in this text."
+    else:
+        why = (
+            "No recogniser has run (doc.ents is unset) and the Doc has no `persons` / `places` span groups: use a "
+            "pipeline with a recogniser (the `_text` package, or `--ner` on the dgemma commands), add one "
+            "before dgemma_relations, or read HIPE-2026 JSONL with spacy_dgemma.hipe.read_docs."
+        )
+    return Warnings.W010.format(missing=missing, why=why)

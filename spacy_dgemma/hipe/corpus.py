@@ -13,6 +13,7 @@ and the metadata the relation component needs. Optional silver documents can be 
 loss weight (``silver_path``, ``silver_weight``), kept on each reference Doc for
 ``DgemmaRelations.get_loss``.
 """
+import math
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -25,9 +26,11 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
-from spacy_dgemma.hipe.read import DOCBIN_SUFFIX, JSONL_SUFFIX, expand_paths, iter_records, read_docbin, read_docs
+from spacy_dgemma.errors import Errors
+from spacy_dgemma.hipe.read import DOCBIN_SUFFIX, JSONL_SUFFIX, RecordLine, expand_paths, iter_records, read_docbin, read_docs
 from spacy_dgemma.hipe.write import write_jsonl
 from spacy_dgemma.keys import LOSS_WEIGHT_KEY, RELATIONS_KEY, RELATIONS_USER_DATA_KEY
+from spacy_dgemma.labels import check_setting, is_number
 from spacy_dgemma.util import stable_key
 
 PathLike = Union[str, Path]
@@ -55,6 +58,7 @@ def split_documents(
     output_dir: PathLike,
     *,
     dev_fraction: float = DEV_FRACTION,
+    limit: int = 0,
 ) -> SplitSummary:
     """Write the by-document split of gold train and silver sandbox data, per language.
 
@@ -65,11 +69,12 @@ def split_documents(
         ``silver-train-{lang}.jsonl`` and ``silver-dev-{lang}.jsonl`` are written (records
         as read, in input order; a file that would be empty is not written).
     dev_fraction: share of each language's gold documents that go to dev.
+    limit: read only the first `limit` documents of each input file (0: all), for quick runs.
     """
     output_dir = Path(output_dir)
     outputs: Dict[str, List[Dict[str, Any]]] = defaultdict(list)
     gold_by_lang: Dict[str, List[Dict[str, Any]]] = defaultdict(list)
-    for item in iter_records(gold):
+    for item in _first_per_file(iter_records(gold), limit):
         gold_by_lang[item.record["language"]].append(item.record)
     gold_ids = {r["document_id"] for records in gold_by_lang.values() for r in records}
     for lang, records in sorted(gold_by_lang.items()):
@@ -78,7 +83,7 @@ def split_documents(
             outputs[f"gold-{'dev' if record['document_id'] in dev else 'train'}-{lang}"].append(record)
     summary = SplitSummary()
     if silver is not None:
-        for item in iter_records(silver):
+        for item in _first_per_file(iter_records(silver), limit):
             if item.record["document_id"] in gold_ids:
                 summary.n_silver_excluded += 1
                 continue
@@ -88,6 +93,16 @@ def split_documents(
         path = output_dir / f"{name}{JSONL_SUFFIX}"
         summary.files[path] = write_jsonl(path, records)
     return summary
+
+
+def _first_per_file(items: Iterable[RecordLine], limit: int) -> Iterator[RecordLine]:
+    """The first `limit` records of each file (all when `limit` is 0)."""
+    counts: Dict[Path, int] = defaultdict(int)
+    for item in items:
+        if limit and counts[item.file] >= limit:
+            continue
+        counts[item.file] += 1
+        yield item
 
 
 def make_predicted(reference: Doc) -> Doc:
@@ -140,9 +155,9 @@ class HipeCorpus:
         silver_weight: float = 1.0,
     ) -> None:
         if path is None:
-            raise ValueError("HipeCorpus needs a path: set it in the config, e.g. --paths.train corpus/gold-train-en.jsonl")
-        if silver_weight < 0:
-            raise ValueError(f"HipeCorpus: silver_weight must be >= 0, got {silver_weight}")
+            raise ValueError(Errors.E063)
+        check_setting("silver_weight", silver_weight, is_number(silver_weight) and math.isfinite(silver_weight) and silver_weight >= 0, "a number >= 0")
+        check_setting("limit", limit, isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0, "an integer >= 0 (0: all)")
         self.path = Path(path)
         self.limit = limit
         self.shuffle = shuffle

@@ -17,7 +17,8 @@ from spacy.tokens import Doc, Span
 from spacy.util import registry
 from thinc.api import Model
 
-from spacy_dgemma.candidates.pairs import CandidatePair
+from spacy_dgemma.candidates.entities import normalise_surface
+from spacy_dgemma.candidates.pairs import CandidatePair, nearest_mentions
 from spacy_dgemma.labels import SCORE_COLUMNS
 from spacy_dgemma.ml.types import DocPairs, Explanation, RelationScores
 
@@ -73,6 +74,8 @@ ADJACENT_DISTANCE = 0
 NEAR_DISTANCE = 5
 # Tokens around the two mentions that are searched for cues.
 CUE_MARGIN = 6
+# Punctuation the cue search keeps (the rest of the window is read as words and single spaces).
+CUE_PUNCTUATION = "'’.-"
 # Cues are searched when the mentions share a sentence or are at most this far apart.
 CUE_DISTANCE = 10
 # The dateline is in the first tokens of the article, before the first sentence end.
@@ -118,14 +121,11 @@ def _closest(
     Mentions that share a sentence win over closer ones across a sentence end; on a tie, a
     place after the person wins ("X arrived in <place>").
     """
-    best, best_key = None, None
-    for p in pair.person_spans:
-        for q in pair.place_spans:
-            gap = int(max(positions[q.start] - positions[p.end], positions[p.start] - positions[q.end], 0))
-            key = (sent_ids[p.start] != sent_ids[q.start], gap, q.start < p.start)
-            if best_key is None or key < best_key:
-                best, best_key = (p, q, gap), key
-    return best
+
+    def rank(person: Span, place: Span, gap: int) -> Tuple[bool, int, bool]:
+        return (sent_ids[person.start] != sent_ids[place.start], gap, place.start < person.start)
+
+    return nearest_mentions(pair.person_spans, pair.place_spans, positions, rank)
 
 
 def _cue_window(doc: Doc, person: Span, place: Span, sent_ids: numpy.ndarray) -> str:
@@ -144,12 +144,7 @@ def _cue_window(doc: Doc, person: Span, place: Span, sent_ids: numpy.ndarray) ->
         start += 1
     while end > last and sent_ids[end - 1] != sid:
         end -= 1
-    return _normalise(doc[start:end].text)
-
-
-def _normalise(text: str) -> str:
-    """Lower-case text with punctuation (except ' - .) as single spaces, for cue search."""
-    return " ".join(re.sub(r"[^\w'’.\-]+", " ", text.lower()).split())
+    return normalise_surface(doc[start:end].text, keep_accents=True, keep=CUE_PUNCTUATION)
 
 
 def _find_cues(window: str, cues: Sequence[str]) -> List[str]:

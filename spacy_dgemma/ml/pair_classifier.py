@@ -13,7 +13,7 @@ from spacy.util import registry
 from thinc.api import HashEmbed, Maxout, Model, Softmax, chain, concatenate, noop, reduce_max, reduce_mean
 from thinc.types import Floats2d, Ragged
 
-from spacy_dgemma.labels import N_AT, N_IS_AT
+from spacy_dgemma.labels import N_AT, N_IS_AT, check_setting, is_number
 from spacy_dgemma.ml.pair_features import N_BASELINE, N_NUMBERS, N_WINDOWS, TOKEN_ATTRS, PairFeatures, featurize
 from spacy_dgemma.ml.types import DocPairs, Explanation, RelationScores
 
@@ -39,7 +39,13 @@ def build_pair_classifier(
     dropout: dropout rate of the embedding mixer and the hidden layer.
     baseline_features: also read the rule baseline's evidence tier, decision and cues
         (``pair_features.BASELINE_NAMES``) as numbers.
+    RAISES: ValueError E060 for a negative width, window or length, no embedding rows, or a
+        dropout outside [0, 1).
     """
+    for name, value, least in (("width", width, 0), ("embed_rows", embed_rows, 1), ("hidden_width", hidden_width, 0),
+                               ("window", window, 0), ("max_between", max_between, 0)):
+        check_setting(name, value, isinstance(value, int) and not isinstance(value, bool) and value >= least, f"an integer >= {least}")
+    check_setting("dropout", dropout, is_number(dropout) and 0.0 <= dropout < 1.0, "a number in [0, 1)")
     if width > 0:
         embed = chain(
             concatenate(*(HashEmbed(width, embed_rows, column=i, seed=11 + i) for i in range(len(TOKEN_ATTRS)))),

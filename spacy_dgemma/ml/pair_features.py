@@ -17,7 +17,7 @@ import numpy
 from spacy.attrs import IS_SPACE, NORM, ORTH, PREFIX, SHAPE, SUFFIX
 from spacy.tokens import Doc, Span
 
-from spacy_dgemma.candidates.pairs import CandidatePair
+from spacy_dgemma.candidates.pairs import CandidatePair, nearest_mentions
 
 # Lexical attributes hashed for every window token (one embedding table each).
 TOKEN_ATTRS = (NORM, PREFIX, SUFFIX, SHAPE)
@@ -197,17 +197,6 @@ def _sent_end_ids(strings) -> numpy.ndarray:
     return numpy.array([strings.add(p) for p in _SENT_END], dtype="uint64")
 
 
-def nearest_couple(person_spans: Sequence[Span], place_spans: Sequence[Span]) -> Optional[Tuple[Span, Span, int]]:
-    """The (person, place) mentions that are closest in tokens, and their distance."""
-    best = None
-    for p in person_spans:
-        for q in place_spans:
-            gap = max(q.start - p.end, p.start - q.end, 0)
-            if best is None or gap < best[2]:
-                best = (p, q, gap)
-    return best
-
-
 def _cue_counts(text: str) -> numpy.ndarray:
     text = " " + text.lower() + " "
     return numpy.array([min(sum(text.count(c) for c in CUES[name]), 3) / 3.0 for name in CUE_NAMES], dtype="f")
@@ -247,7 +236,7 @@ def pair_features(ctx: DocContext, pair: CandidatePair, window: int = 4, max_bet
         put("place_uppercase", float(any(s.text.isupper() and len(s.text) > 2 for s in places)))
         windows[WINDOW_NAMES.index("place")] = ctx.window(q0.start, q0.end)
     windows[WINDOW_NAMES.index("first_line")] = ctx.window(0, min(ctx.first_line_end, 12))
-    couple = nearest_couple(persons, places)
+    couple = nearest_mentions(persons, places)
     if couple is not None:
         p, q, gap = couple
         lo, hi = min(p.end, q.end), max(p.start, q.start)
@@ -310,12 +299,9 @@ def _shared_sentence_features(ctx: DocContext, put, persons: Sequence[Span], pla
 
 
 def _nearest(span: Span, others: Sequence[Span]) -> Optional[Span]:
-    best, best_gap = None, None
-    for o in others:
-        gap = max(o.start - span.end, span.start - o.end, 0)
-        if best_gap is None or gap < best_gap:
-            best, best_gap = o, gap
-    return best
+    """The mention of `others` nearest to `span` (the first on a tie), None when there is none."""
+    couple = nearest_mentions([span], others)
+    return None if couple is None else couple[1]
 
 
 def _year_features(put, context: str, year: Optional[int]) -> None:

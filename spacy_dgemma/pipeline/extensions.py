@@ -10,14 +10,16 @@ silently sharing it. All values live in ``doc.user_data`` as plain data, so that
 - ``doc._.dgemma_hipe_pairs``: the input ``sampled_pairs`` exactly as read (gold labels included);
 - ``doc._.dgemma_unaligned``: the HIPE mentions that could not be found in the text
   (``{"entity_id", "mention", "kind"}`` dicts);
-- ``doc._.dgemma_relations``: the relation records (:class:`Relation` objects).
+- ``doc._.dgemma_relations``: the relation records (:class:`Relation` objects);
+- ``doc._.dgemma_relations_data``: the same records as plain dicts (``Relation.to_dict()``), for
+  ``doc.to_json(underscore=["dgemma_relations_data"])`` and ``Doc.from_json``.
 """
 from typing import Any, Callable, Dict, Tuple
 
 from spacy.tokens import Doc
 
 from spacy_dgemma.errors import Errors
-from spacy_dgemma.pipeline.records import get_relations, set_relations
+from spacy_dgemma.pipeline.records import get_relations, get_relations_data, set_relations, set_relations_data
 
 
 def _stored(key: str) -> Tuple[Callable[[Doc], Any], Callable[[Doc, Any], None]]:
@@ -37,6 +39,7 @@ EXTENSIONS: Dict[str, Tuple[Callable, Callable]] = {
     "dgemma_hipe_pairs": _stored("dgemma_hipe_pairs"),
     "dgemma_unaligned": _stored("dgemma_unaligned"),
     "dgemma_relations": (get_relations, set_relations),
+    "dgemma_relations_data": (get_relations_data, set_relations_data),
 }
 
 

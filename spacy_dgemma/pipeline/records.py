@@ -1,9 +1,11 @@
-"""Relation records on the Doc: ``doc._.dgemma_relations`` and their conversion to HIPE pairs."""
+"""Relation records on the Doc: ``doc._.dgemma_relations`` (objects), ``doc._.dgemma_relations_data``
+(plain dicts), the ``dgemma_relations`` span group, and their conversion to HIPE pairs."""
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from spacy.tokens import Doc, Span, SpanGroup
 
+from spacy_dgemma.errors import Errors
 from spacy_dgemma.keys import RELATIONS_KEY, RELATIONS_USER_DATA_KEY
 
 
@@ -34,12 +36,12 @@ class Relation:
     place_mentions: List[str] = field(default_factory=list)
 
     def to_dict(self) -> Dict[str, Any]:
-        """Serialise to plain data (spans as character offsets)."""
+        """Plain, JSON-ready data (spans as ``[start_char, end_char]`` lists): ``json.dumps`` takes it."""
         return {
             "person_id": self.person_id,
             "place_id": self.place_id,
-            "person_spans": [(s.start_char, s.end_char) for s in self.person_spans],
-            "place_spans": [(s.start_char, s.end_char) for s in self.place_spans],
+            "person_spans": [[s.start_char, s.end_char] for s in self.person_spans],
+            "place_spans": [[s.start_char, s.end_char] for s in self.place_spans],
             "at": self.at,
             "is_at": self.is_at,
             "at_explanation": self.at_explanation,
@@ -84,19 +86,55 @@ def get_relations(doc: Doc) -> List[Relation]:
 def set_relations(doc: Doc, relations: List[Relation]) -> None:
     """Setter of ``doc._.dgemma_relations``: stores plain records and refreshes the span group."""
     doc.user_data[RELATIONS_USER_DATA_KEY] = [r.to_dict() for r in relations]
-    doc.spans[RELATIONS_KEY] = _relation_span_group(doc, relations)
+    doc.spans[RELATIONS_KEY] = relation_span_group(doc, relations)
 
 
-def _relation_span_group(doc: Doc, relations: List[Relation]) -> SpanGroup:
-    """Spans for display: the person and place mentions of each relation that is not FALSE/FALSE."""
-    spans = []
-    for rel in relations:
+def get_relations_data(doc: Doc) -> List[Dict[str, Any]]:
+    """Getter of ``doc._.dgemma_relations_data``: the relations as plain dicts (`Relation.to_dict`).
+
+    JSON-ready, so ``doc.to_json(underscore=["dgemma_relations_data"])`` carries them.
+    """
+    return [rel.to_dict() for rel in get_relations(doc)]
+
+
+def set_relations_data(doc: Doc, data: List[Dict[str, Any]]) -> None:
+    """Setter of ``doc._.dgemma_relations_data`` (``Doc.from_json`` calls it): plain dicts → relations.
+
+    RAISES: ValueError E065 when `data` is not a list of dicts.
+    """
+    if not isinstance(data, (list, tuple)) or not all(isinstance(d, dict) for d in data):
+        raise ValueError(Errors.E065.format(type=type(data).__name__))
+    set_relations(doc, [Relation.from_dict(doc, d) for d in data])
+
+
+def relation_span_group(doc: Doc, relations: List[Relation]) -> SpanGroup:
+    """The span group ``doc.spans["dgemma_relations"]``, for display and for span-based tools.
+
+    For each relation that is not FALSE / FALSE: the first person mention, then the first place
+    mention (when aligned), labelled ``at=… isAt=…``. As SpanCategorizer does, the group's
+    ``attrs["scores"]`` holds one score per span: the score of its relation's two labels (the
+    product of the `at` and `isAt` scores). ``attrs["pairs"]`` links them: one
+    ``[person span index, place span index, relation index]`` per shown relation (None for a
+    mention that could not be aligned), the relation index pointing into ``doc._.dgemma_relations``.
+    """
+    spans: List[Span] = []
+    scores: List[float] = []
+    pairs: List[List[Optional[int]]] = []
+    for i, rel in enumerate(relations):
         if rel.at in (None, "FALSE") and rel.is_at in (None, "FALSE"):
             continue
         label = f"at={rel.at} isAt={rel.is_at}"
-        for span in rel.person_spans[:1] + rel.place_spans[:1]:
-            spans.append(Span(doc, span.start, span.end, label=label))
-    return SpanGroup(doc, name=RELATIONS_KEY, spans=spans)
+        score = float(rel.at_scores.get(rel.at, 0.0)) * float(rel.is_at_scores.get(rel.is_at, 0.0))
+        link: List[Optional[int]] = []
+        for mentions in (rel.person_spans, rel.place_spans):
+            if not mentions:
+                link.append(None)
+                continue
+            link.append(len(spans))
+            spans.append(Span(doc, mentions[0].start, mentions[0].end, label=label))
+            scores.append(score)
+        pairs.append(link + [i])
+    return SpanGroup(doc, name=RELATIONS_KEY, attrs={"scores": scores, "pairs": pairs}, spans=spans)
 
 
 def relation_to_hipe_pair(rel: Relation) -> Dict[str, Any]:

@@ -1,6 +1,8 @@
 """The ``dgemma_relations`` component: (person, place) pairs → `at` / `isAt` with evidence."""
+import warnings
 from itertools import islice
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
 from spacy.language import Language
@@ -12,7 +14,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats2d
 
 from spacy_dgemma.candidates.pairs import CandidatePair, PairGenerator
-from spacy_dgemma.errors import Errors
+from spacy_dgemma.errors import Errors, Warnings
 from spacy_dgemma.keys import LOSS_WEIGHT_KEY
 from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS, N_AT, SCORE_COLUMNS, check_offsets, decide_labels, scores_to_dicts
 from spacy_dgemma.ml.types import DocPairs, RelationScores
@@ -27,7 +29,10 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
 @Language.factory(
     "dgemma_relations",
-    assigns=["doc._.dgemma_relations", "doc.spans"],
+    # Persons and places: the `persons` / `places` span groups of the HIPE reader, else doc.ents of
+    # a recogniser earlier in the pipeline; `nlp.analyze_pipes()` warns when none sets doc.ents.
+    requires=["doc.ents"],
+    assigns=["doc._.dgemma_relations", "doc._.dgemma_relations_data", "doc.spans"],
     default_config={
         "model": DEFAULT_MODEL,
         "candidates": {"@misc": "spacy_dgemma.pair_candidates.v1"},
@@ -227,6 +232,30 @@ class DgemmaRelations(TrainablePipe):
         truth = numpy.asarray(rows, dtype="f").reshape((-1, len(SCORE_COLUMNS)))
         return truth, numpy.asarray(mask, dtype="f").reshape((-1, 1))
 
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        """Score with the registered scorer (default: the official HIPE-2026 metric).
+
+        An Example whose reference has gold pairs but whose predicted Doc carries no HIPE
+        mentions (``spacy evaluate`` and spaCy's ``Corpus`` rebuild each Doc from its text, so
+        the component saw neither persons nor places) is decided here on ``make_predicted``
+        of its reference (the given mentions, labels removed), as ``dgemma evaluate`` does;
+        W013 says how many.
+        """
+        from spacy_dgemma.hipe.corpus import make_predicted
+
+        examples = list(examples)
+        rebuilt = [
+            i for i, eg in enumerate(examples)
+            if eg.reference._.dgemma_hipe_pairs and eg.predicted._.dgemma_hipe_pairs is None
+        ]
+        if rebuilt:
+            warnings.warn(Warnings.W013.format(n=len(rebuilt)))
+            docs = [make_predicted(examples[i].reference) for i in rebuilt]
+            self.set_annotations(docs, self.predict(docs))
+            for i, doc in zip(rebuilt, docs):
+                examples[i] = Example(doc, examples[i].reference)
+        return super().score(examples, **kwargs)
+
     def initialize(
         self,
         get_examples: Callable[[], Iterable[Example]],
@@ -240,6 +269,21 @@ class DgemmaRelations(TrainablePipe):
             self.cfg["at_weights"], self.cfg["is_at_weights"] = _inverse_frequency_weights(examples)
         sample = self._doc_pairs(eg.predicted for eg in islice(examples, 10))
         self.model.initialize(X=sample)
+
+    # A model may keep files beside the component's config (the generative student's weights):
+    # it offers them as an object with to_disk(folder) / from_disk(folder) in attrs["dgemma_files"].
+    def to_disk(self, path, *, exclude: Iterable[str] = tuple()) -> None:
+        super().to_disk(path, exclude=exclude)
+        files = self.model.attrs.get("dgemma_files")
+        if files is not None and "model" not in exclude:
+            files.to_disk(Path(path))
+
+    def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "DgemmaRelations":
+        super().from_disk(path, exclude=exclude)
+        files = self.model.attrs.get("dgemma_files")
+        if files is not None and "model" not in exclude:
+            files.from_disk(Path(path))
+        return self
 
 
 def loss_weight(example: Example) -> float:

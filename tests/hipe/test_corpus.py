@@ -137,5 +137,5 @@ def test_hipe_corpus_in_nlp_evaluate(tmp_path, hipe_records):
 
 
 def test_hipe_corpus_needs_a_path():
-    with pytest.raises(ValueError, match="needs a path"):
+    with pytest.raises(ValueError, match="E063.*needs a path"):
         HipeCorpus(None)

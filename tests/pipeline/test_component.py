@@ -374,5 +374,35 @@ def test_decision_offsets_move_the_threshold_not_the_scores():
 
 
 def test_decision_offsets_name_the_score_columns():
-    with pytest.raises(ValueError, match="unknown score column.*at_false.*use at_TRUE"):
+    with pytest.raises(ValueError, match="E061.*unknown score column.*at_false.*use at_TRUE"):
         spacy.blank("en").add_pipe("dgemma_relations", config={"decision_offsets": {"at_false": -0.2}})
+
+
+def test_analyze_pipes_says_the_component_needs_entities():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("dgemma_relations")
+    analysis = nlp.analyze_pipes()
+    assert analysis["problems"]["dgemma_relations"] == ["doc.ents"]
+    assert "doc._.dgemma_relations_data" in analysis["summary"]["dgemma_relations"]["assigns"]
+    with_ner = spacy.blank("en")
+    with_ner.add_pipe("entity_ruler")
+    with_ner.add_pipe("dgemma_relations")
+    assert with_ner.analyze_pipes()["problems"]["dgemma_relations"] == []
+
+
+@pytest.mark.parametrize(
+    "model",
+    [{"width": -1}, {"embed_rows": 0}, {"hidden_width": -8}, {"window": -1}, {"max_between": -2}, {"dropout": 1.0}],
+)
+def test_nonsensical_model_settings_are_rejected(model):
+    config = {"model": {"@architectures": "spacy_dgemma.PairClassifier.v1", **model}}
+    with pytest.raises(ValueError, match=f"E060.*{next(iter(model))}"):
+        spacy.blank("en").add_pipe("dgemma_relations", config=config)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), True, "-0.2"])
+def test_decision_offsets_must_be_finite_numbers(value):
+    from spacy_dgemma.labels import check_offsets
+
+    with pytest.raises(ValueError, match=r"E060.*decision_offsets\['at_FALSE'\]"):
+        check_offsets({"at_FALSE": value})

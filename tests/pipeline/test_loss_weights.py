@@ -99,5 +99,5 @@ def test_reader_marks_silver_with_its_weight_and_skips_gold_ids(tmp_path, hipe_r
     assert [eg.reference.user_data[LOSS_WEIGHT_KEY] for eg in HipeCorpus(gold)(nlp)] == [1.0, 1.0]
     (tmp_path / "empty").mkdir()
     assert len(list(HipeCorpus(gold, silver_path=tmp_path / "empty", silver_weight=0.5)(nlp))) == 2
-    with pytest.raises(ValueError, match="silver_weight"):
+    with pytest.raises(ValueError, match="E060.*silver_weight"):
         HipeCorpus(gold, silver_path=silver, silver_weight=-1)

@@ -1,9 +1,10 @@
-"""Relation records on the Doc, candidate pairs and entity grouping (no model involved)."""
-import pytest
-from spacy.tokens import Doc, DocBin, Span
+"""Relation records on the Doc: plain data, JSON, DocBin, the span group, HIPE pairs (no model involved)."""
+import json
 
-from spacy_dgemma.candidates.entities import get_entities, make_group_by_surface, normalise_surface, spans_by_entity
-from spacy_dgemma.candidates.pairs import make_pair_candidates, mention_distance
+import pytest
+from spacy.tokens import Doc, DocBin
+
+from spacy_dgemma.candidates.entities import get_entities, make_group_by_surface
 from spacy_dgemma.keys import RELATIONS_KEY, RELATIONS_USER_DATA_KEY
 from spacy_dgemma.pipeline.records import Relation, relation_to_hipe_pair, relations_to_hipe_pairs
 from tests.util import HIPE_RECORDS, build_hipe_doc, strip_labels
@@ -34,9 +35,10 @@ def _relation(doc, person_id, place_id, at, is_at, pair_index=None):
 def test_record_round_trip_through_plain_dicts(en_doc):
     rel = _relation(en_doc, "en-smith", "en-london", "TRUE", "TRUE", pair_index=0)
     data = rel.to_dict()
-    assert data["person_spans"] == [(en_doc.text.index("Mr. John Smith"), en_doc.text.index("Mr. John Smith") + 14)]
+    assert data["person_spans"] == [[en_doc.text.index("Mr. John Smith"), en_doc.text.index("Mr. John Smith") + 14]]
     back = Relation.from_dict(en_doc, data)
     assert back.to_dict() == data
+    assert json.loads(json.dumps(data)) == data  # plain and JSON-ready
     assert [s.text for s in back.place_spans] == ["LONDON", "London"]
 
 
@@ -58,6 +60,16 @@ def test_doc_extension_stores_plain_data_and_span_group(en_doc):
         ("Mrs. Mary Brown", "at=PROBABLE isAt=FALSE"),
         ("Bath", "at=PROBABLE isAt=FALSE"),
     ]
+    # Scores per span, as SpanCategorizer keeps them (the product of the two labels' scores), and
+    # the person–place links: [person span, place span, relation index].
+    assert group.attrs["scores"] == pytest.approx([0.42, 0.42, 0.08, 0.08])
+    assert group.attrs["pairs"] == [[0, 1, 0], [2, 3, 2]]
+
+
+def test_span_group_links_a_relation_with_an_unaligned_mention(en_doc):
+    en_doc._.dgemma_relations = [_relation(en_doc, "en-napoleon", "en-paris", "TRUE", "FALSE", 5)]
+    group = en_doc.spans[RELATIONS_KEY]
+    assert [s.text for s in group] == ["Paris"] and group.attrs["pairs"] == [[None, 0, 0]]
 
 
 def test_getter_returns_copies(en_doc):
@@ -75,6 +87,8 @@ def test_relations_survive_docbin_and_bytes(en_doc, blank_nlps):
     data = DocBin(docs=[en_doc], store_user_data=True).to_bytes()
     restored = next(DocBin().from_bytes(data).get_docs(blank_nlps["en"].vocab))
     assert [r.to_dict() for r in restored._.dgemma_relations] == [r.to_dict() for r in en_doc._.dgemma_relations]
+    assert restored._.dgemma_relations_data == en_doc._.dgemma_relations_data
+    assert restored.spans[RELATIONS_KEY].attrs == en_doc.spans[RELATIONS_KEY].attrs
     again = Doc(blank_nlps["en"].vocab).from_bytes(en_doc.to_bytes())
     assert again._.dgemma_relations[0].place_spans[1].text == "London"
     assert len(again.spans[RELATIONS_KEY]) == 2
@@ -106,70 +120,20 @@ def test_hipe_pair_for_raw_text_relation(blank_nlps):
     assert relations_to_hipe_pairs(doc) == [pair]
 
 
-# --- entities and candidate pairs -----------------------------------------------------------
-
-
-def test_normalise_surface():
-    assert normalise_surface("  Genève ") == normalise_surface("GENEVE") == "geneve"
-    assert normalise_surface("M. Jean-Pierre") == "m jean pierre"
-
-
-def test_entities_from_span_groups_keep_ids_and_qids(en_doc):
-    persons, places = get_entities(en_doc, make_group_by_surface())
-    assert set(persons) == {"en-smith", "en-brown"}  # Napoleon is not in the text
-    assert [s.text for s in places["en-london"]] == ["LONDON", "London"]
-    assert places["en-london"][0].kb_id_ == "Q84"
-
-
-def test_entities_from_doc_ents_grouped_by_surface(blank_nlps):
-    doc = blank_nlps["en"]("Smith saw SMITH in Rome and Paris.")
-    doc.ents = [Span(doc, 0, 1, "PER"), Span(doc, 2, 3, "PERSON"), Span(doc, 4, 5, "GPE"), Span(doc, 6, 7, "ORG")]
-    persons, places = get_entities(doc, make_group_by_surface())
-    assert list(persons) == ["person:smith"] and len(persons["person:smith"]) == 2
-    assert list(places) == ["place:rome"]  # ORG is neither
-    persons, places = get_entities(doc, make_group_by_surface(), person_labels=["ORG"], place_labels=["PER"])
-    assert list(persons) == ["person:paris"] and list(places) == ["place:smith"]
-
-
-def test_spans_by_entity_sorts_by_position(blank_nlps):
-    doc = blank_nlps["en"]("a b c d")
-    spans = [Span(doc, 3, 4, span_id="x"), Span(doc, 0, 1, span_id="x"), Span(doc, 1, 2, span_id="y")]
-    grouped = spans_by_entity(spans)
-    assert [s.start for s in grouped["x"]] == [0, 3] and list(grouped) == ["x", "y"]
-
-
-def test_candidates_from_hipe_pairs_are_never_capped(en_doc):
-    pairs = make_pair_candidates(max_pairs=1)(en_doc)
-    assert [p.pair_index for p in pairs] == list(range(6))
-    assert pairs[5].person_spans == [] and pairs[5].person_mentions == ["Napoleon Bonaparte"]
-
-
-def test_candidates_from_ents_closest_first_and_capped(blank_nlps):
-    doc = blank_nlps["en"]("Ann went to Rome . Bob stayed far away in a small town called Oslo .")
-    doc.ents = [Span(doc, 0, 1, "PER"), Span(doc, 3, 4, "LOC"), Span(doc, 5, 6, "PER"), Span(doc, 14, 15, "LOC")]
-    pairs = make_pair_candidates()(doc)
-    # Token gaps: Bob–Rome 1 ("."), Ann–Rome 2, Bob–Oslo 8, Ann–Oslo 13.
-    assert [(p.person_id, p.place_id, mention_distance(p)) for p in pairs] == [
-        ("person:bob", "place:rome", 1),
-        ("person:ann", "place:rome", 2),
-        ("person:bob", "place:oslo", 8),
-        ("person:ann", "place:oslo", 13),
+def test_relations_round_trip_through_doc_to_json(en_doc, blank_nlps):
+    en_doc._.dgemma_relations = [
+        _relation(en_doc, "en-smith", "en-london", "TRUE", "TRUE", 0),
+        _relation(en_doc, "en-napoleon", "en-paris", "FALSE", "FALSE", 5),
     ]
-    assert all(p.pair_index is None and p.person_mentions and p.place_mentions for p in pairs)
-    assert len(make_pair_candidates(max_pairs=3)(doc)) == 3
-    assert make_pair_candidates()(blank_nlps["en"]("Nobody anywhere.")) == []
+    with pytest.raises(ValueError, match="E107"):  # the objects are not JSON: use the data extension
+        en_doc.to_json(underscore=["dgemma_relations"])
+    text = json.dumps(en_doc.to_json(underscore=["dgemma_relations_data"]))
+    restored = Doc(blank_nlps["en"].vocab).from_json(json.loads(text))
+    assert [r.to_dict() for r in restored._.dgemma_relations] == [r.to_dict() for r in en_doc._.dgemma_relations]
+    assert [s.text for s in restored._.dgemma_relations[0].place_spans] == ["LONDON", "London"]
+    assert restored.spans[RELATIONS_KEY].attrs == en_doc.spans[RELATIONS_KEY].attrs
 
 
-def test_mention_distance_unknown_is_large(en_doc):
-    pairs = {p.person_id: p for p in make_pair_candidates()(en_doc)}
-    assert mention_distance(pairs["en-napoleon"]) >= 10**9
-
-
-def test_span_group_mentions_without_ids_are_grouped(blank_nlps):
-    doc = blank_nlps["en"]("Ann met ANN and Bob in Rome.")
-    doc.spans["persons"] = [Span(doc, 0, 1, "person"), Span(doc, 2, 3, "person"), Span(doc, 4, 5, "person", span_id="bob-1")]
-    doc.spans["places"] = [Span(doc, 6, 7, "place")]
-    persons, places = get_entities(doc, make_group_by_surface())
-    assert {k: len(v) for k, v in persons.items()} == {"person:ann": 2, "bob-1": 1}
-    assert list(places) == ["place:rome"]
-    assert not doc.spans["persons"][0].id_  # the Doc's own spans are untouched
+def test_relations_data_setter_rejects_other_values(en_doc):
+    with pytest.raises(ValueError, match="E065"):
+        en_doc._.dgemma_relations_data = {"person_id": "p"}

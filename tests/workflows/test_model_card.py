@@ -90,3 +90,43 @@ def test_a_rebuilt_package_keeps_no_component_of_the_previous_build(package_mode
 
     assert any(n.endswith("/sentencizer.json") for n in build(["sentencizer"]))
     assert not any("sentencizer" in n for n in build([]))
+
+
+def test_missing_build_tools_stop_with_one_coded_line(package_model, monkeypatch):
+    import importlib.util
+
+    from spacy_dgemma.errors import InputError
+
+    real = importlib.util.find_spec
+    package_model.check_build_tools()  # this environment can build wheels
+
+    def without(*names):
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name in names else real(name, *args))
+
+    without("wheel", "build")  # a plain install: spacy package has nothing to build its wheel with
+    with pytest.raises(InputError, match=r"E069.*wheel not installed.*pip install -r requirements.txt"):
+        package_model.check_build_tools()
+    without("wheel", "setuptools.command.bdist_wheel")  # an old setuptools without the wheel package
+    with pytest.raises(InputError, match=r"E069.*wheel not installed"):
+        package_model.check_build_tools()
+    without("setuptools")
+    with pytest.raises(InputError, match=r"E069.*setuptools not installed"):
+        package_model.check_build_tools()
+
+
+def test_a_missing_recogniser_is_an_error_not_a_silent_given_mentions_package(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "model"), str(tmp_path / "out"), "--name", "x_text",
+                          "--ner", str(tmp_path / "no-ner")], capture_output=True, text=True)
+    assert out.returncode == 2 and "[E007]" in out.stderr and "no-ner" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_each_variant_says_what_input_it_needs(package_model):
+    given = package_model.model_card({**META, "dgemma": {"input": package_model.INPUT_GIVEN}}, {}, ["dgemma_relations"])
+    assert "Input: persons and places given" in given
+    text = package_model.model_card({**META, "name": "dgemma_relations_text", "dgemma": {"input": package_model.INPUT_TEXT}}, {},
+                                    ["ner", "dgemma_relations"], NER_SCORES)
+    assert "Input: raw text" in text and "# xx_dgemma_relations_text" in text

@@ -33,6 +33,7 @@ CHECK = textwrap.dedent(
     import spacy
     nlp = spacy.load("xx_dgemma_relations")
     assert nlp.meta["license"].startswith("CC BY-NC-SA"), nlp.meta["license"]
+    assert not nlp.meta["dgemma"]["recogniser"] and nlp.meta["dgemma"]["input"].startswith("persons and places given")
     from spacy_dgemma.hipe.corpus import make_predicted
     from spacy_dgemma.hipe.read import read_docs
     doc = nlp(make_predicted(next(read_docs(sys.argv[1], vocab=nlp.vocab))))
@@ -64,7 +65,7 @@ def test_package_installs_and_loads_in_fresh_venv(tmp_path):
     packages = tmp_path / "packages"
     subprocess.run(
         [sys.executable, str(REPO / "scripts" / "package_model.py"), str(tmp_path / "model"), str(packages),
-         "--version", "0.0.1", "--repo", str(REPO), "--ner", str(tmp_path / "no-ner")],
+         "--version", "0.0.1", "--repo", str(REPO)],
         check=True, cwd=tmp_path,
     )
     library = sorted(packages.glob("spacy_dgemma-*.whl"))
@@ -72,6 +73,7 @@ def test_package_installs_and_loads_in_fresh_venv(tmp_path):
     assert library and model
     readme = (packages / "xx_dgemma_relations-0.0.1" / "README.md").read_text(encoding="utf8")
     assert "CC BY-NC-SA 4.0" in readme and "HIPE-2026" in readme and "Limits" in readme
+    assert "Input: persons and places given" in readme
     env = tmp_path / "venv"
     venv.create(env, with_pip=True, system_site_packages=False)
     python = env / "bin" / "python"
