@@ -9,7 +9,8 @@ eviction) so that padded rows keep all the keys their window needs.
 
 ``generate_naive`` is the reference: one ``model.generate`` call per pair on the full prompt.
 Both return the generated token ids and, for label scoring, the raw logits of a few watched token
-ids (the first tokens of the label strings) at every step.
+ids (the first tokens of the label strings) at every step. Decoding is greedy unless a temperature
+is given (``--retry-fallbacks`` samples), seeded per call so that a rerun writes the same answer.
 
 This path relies on the model accepting a per-layer-type dict of 4D masks as
 ``attention_mask`` (Gemma 4 and most decoder models of transformers 5 do); it needs an
@@ -68,13 +69,17 @@ class PrefixCachedGenerator:
     model / tokenizer: a Hugging Face causal LM (or a PEFT model around one) and its tokenizer.
     max_new_tokens: generation limit per pair. batch_size: pairs decoded together.
     watch_ids: token ids whose raw logits are recorded at every step (label scoring).
+    temperature: 0 decodes greedily; above 0 samples (seeded with `seed` on every call).
     """
 
     def __init__(self, model, tokenizer, max_new_tokens: int = 256, batch_size: int = 8,
-                 watch_ids: Sequence[int] = ()):
+                 watch_ids: Sequence[int] = (), temperature: float = 0.0, seed: int = 0):
         self.model = model
         self.tokenizer = tokenizer
         self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.seed = seed
+        self._rng = None
         self.batch_size = max(1, batch_size)
         self.watch_ids = list(watch_ids)
         self.stop_ids = stop_token_ids(model, tokenizer)
@@ -134,6 +139,7 @@ class PrefixCachedGenerator:
         device = self.device
         n_prefix = len(prefix_ids)
         prefix_cache = DynamicCache()
+        self._rng = torch.Generator(device=device).manual_seed(self.seed) if self.temperature > 0 else None
         with torch.inference_mode():
             if n_prefix:
                 # One unpadded sequence: positions equal cache indices, so the model's own masks
@@ -174,7 +180,7 @@ class PrefixCachedGenerator:
         done = torch.zeros(size, dtype=torch.bool, device=device)
         stop = torch.tensor(self.stop_ids, device=device)
         for step in range(self.max_new_tokens):
-            tokens = logits.argmax(-1)
+            tokens = self._pick(logits)
             watched = logits[:, self.watch_ids].tolist() if self.watch_ids else [[]] * size
             is_stop = torch.isin(tokens, stop)
             for i in range(size):
@@ -194,13 +200,26 @@ class PrefixCachedGenerator:
             next_pos = next_pos + 1
         return out
 
+    def _pick(self, logits):
+        """The next token of each row: the argmax, or a sample at `temperature`."""
+        import torch
+
+        if self.temperature <= 0:
+            return logits.argmax(-1)
+        probs = torch.softmax(logits / self.temperature, dim=-1)
+        return torch.multinomial(probs, 1, generator=self._rng)[:, 0]
+
     def generate_naive(self, prefix_ids: Sequence[int], suffixes: Sequence[Sequence[int]],
                        stats: Optional[GenerationStats] = None) -> List[Generation]:
-        """Reference path: one full prompt per pair, ``model.generate`` with greedy decoding."""
+        """Reference path: one full prompt per pair, ``model.generate`` (greedy, or sampled at `temperature`)."""
         import torch
 
         stats = stats if stats is not None else GenerationStats()
         results = []
+        sampling = {"do_sample": False}
+        if self.temperature > 0:
+            torch.manual_seed(self.seed)
+            sampling = {"do_sample": True, "temperature": self.temperature, "top_k": 0, "top_p": 1.0}
         with torch.inference_mode():
             for suffix in suffixes:
                 ids = torch.tensor([list(prefix_ids) + list(suffix)], device=self.device)
@@ -208,7 +227,7 @@ class PrefixCachedGenerator:
                     input_ids=ids,
                     attention_mask=torch.ones_like(ids),
                     max_new_tokens=self.max_new_tokens,
-                    do_sample=False,
+                    **sampling,
                     eos_token_id=self.stop_ids,
                     pad_token_id=self.pad_id,
                     return_dict_in_generate=True,

@@ -49,3 +49,20 @@ def test_labeller_paths_agree_and_score_rows_are_distributions(tiny_models):
 def test_empty_suffix_list(tiny_models):
     model, tokenizer = load(tiny_models["student"])
     assert PrefixCachedGenerator(model, tokenizer).generate_cached([2, 5, 6], []) == []
+
+
+def test_sampling_is_seeded(tiny_models):
+    """--retry-fallbacks samples: the same seed writes the same answer, another seed another one."""
+    model, tokenizer = load(tiny_models["student"])
+    document = document_from_hipe(HIPE_RECORDS["en"])
+    encoded = [encode_prompt(tokenizer, p) for p in build_prompts(document)][:3]
+    prefix, suffixes = encoded[0][0], [s for _, s in encoded]
+
+    def sample(seed, temperature=1.0):
+        generator = PrefixCachedGenerator(model, tokenizer, max_new_tokens=12, batch_size=3, temperature=temperature, seed=seed)
+        return [g.token_ids for g in generator.generate_cached(prefix, suffixes)]
+
+    assert sample(1) == sample(1)
+    assert sample(1) != sample(2)
+    greedy = [g.token_ids for g in PrefixCachedGenerator(model, tokenizer, max_new_tokens=12).generate_cached(prefix, suffixes)]
+    assert sample(1, temperature=0.0) == sample(2, temperature=0.0) == greedy
