@@ -1,18 +1,39 @@
 """Small helpers shared across the package (one implementation of each idea)."""
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Optional, Union
 
 PathLike = Union[str, Path]
+# Bytes a file name may have on common file systems, and the room left for the target's name
+# in AtomicWriter's temporary name (which adds ".", ".", 8 random characters and ".tmp").
+NAME_MAX = 255
+TEMP_NAME_ROOM = NAME_MAX - 14
+
+
+def _is_stream(path: Path) -> bool:
+    """Whether `path` is an existing file that is neither a regular file nor a folder (a device,
+    a pipe), which must be written in place: renaming a file over it would replace it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _shorten(name: str, limit: int) -> str:
+    """`name` cut to at most `limit` bytes of UTF-8 (on a character boundary)."""
+    data = name.encode("utf-8", "surrogateescape")
+    return name if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
 
 
 class AtomicWriter:
     """A file that appears under its name only when it was written completely.
 
     Use as a context manager; on an exception the temporary file is removed and the target
-    is left as it was.
+    is left as it was. A device or a pipe (``/dev/null``, ``/dev/stdout``) is written directly.
     """
 
     def __init__(self, path: PathLike, mode: str = "w") -> None:
@@ -21,15 +42,22 @@ class AtomicWriter:
         self._file: Optional[IO] = None
 
     def __enter__(self) -> IO:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        self._tmp = Path(tmp)
         kwargs = {} if "b" in self.mode else {"encoding": "utf-8", "newline": "\n"}
+        if _is_stream(self.path):  # a device or a pipe (/dev/null, /dev/stdout): written as it is
+            self._tmp = None
+            self._file = open(self.path, self.mode, **kwargs)
+            return self._file
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{_shorten(self.path.name, TEMP_NAME_ROOM)}.", suffix=".tmp")
+        self._tmp = Path(tmp)
         self._file = os.fdopen(fd, self.mode, **kwargs)
         return self._file
 
     def __exit__(self, exc_type, exc, tb) -> None:
         assert self._file is not None
+        if self._tmp is None:
+            self._file.close()
+            return
         try:
             if exc_type is None:
                 self._file.flush()

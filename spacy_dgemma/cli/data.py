@@ -8,10 +8,12 @@ from wasabi import msg
 
 from spacy_dgemma.cli._util import EXIT_BAD_INPUT, app, command, data_dir, list_lines, report_skipped
 from spacy_dgemma.cli.evaluate import print_scores
+from spacy_dgemma.cli.predict import exit_interrupted
+from spacy_dgemma.errors import InputError
 from spacy_dgemma.hipe.corpus import DEV_FRACTION, split_documents
 from spacy_dgemma.hipe.read import AlignmentReport, ReadStats, expand_paths, iter_records, record_to_doc
-from spacy_dgemma.hipe.write import write_docbin
-from spacy_dgemma.predict import BASELINE, load_pipeline, predict_files
+from spacy_dgemma.hipe.write import check_output_path, write_docbin, write_error
+from spacy_dgemma.predict import BASELINE, load_pipeline, predict_files, stop_on_signals
 from spacy_dgemma.scorer import evaluate_files
 
 
@@ -32,15 +34,29 @@ def convert_cli(
 ) -> None:
     """Convert HIPE-2026 JSONL to .spacy DocBins and report how the mentions were aligned."""
     files = expand_paths(inputs)
+    paths = {file: Path(output_dir) / f"{file.stem}.spacy" for file in files}
+    for path in paths.values():
+        check_output_path(path)
     stats = ReadStats()
     report = AlignmentReport()
     docs: Dict[Path, List[Doc]] = {file: [] for file in files}
-    for item in iter_records(files, skip_invalid=skip_invalid, stats=stats):
-        docs[item.file].append(record_to_doc(item.record, report=report))
-    for file, file_docs in docs.items():
-        path = Path(output_dir) / f"{file.stem}.spacy"
-        write_docbin(path, file_docs)
-        msg.good(f"{path}: {len(file_docs)} documents")
+    try:
+        with stop_on_signals() as shield:
+            for item in iter_records(files, skip_invalid=skip_invalid, stats=stats):
+                docs[item.file].append(record_to_doc(item.record, report=report, copy=False))
+            empty = next((file for file, file_docs in docs.items() if not file_docs), None)
+            if empty is not None:  # never replace a DocBin with an empty one
+                report_skipped(stats.skipped)
+                raise InputError.of("E105", str(empty), output=str(paths[empty]))
+            shield()  # from here signals are ignored: the files are being written
+            for file, file_docs in docs.items():
+                try:
+                    write_docbin(paths[file], file_docs)
+                except OSError as err:
+                    raise write_error(paths[file], err) from err
+                msg.good(f"{paths[file]}: {len(file_docs)} documents")
+    except KeyboardInterrupt as err:
+        exit_interrupted(err, Path(output_dir))
     _print_alignment(report)
     report_skipped(stats.skipped)
 

@@ -6,7 +6,9 @@ from spacy_dgemma.hipe.read import (
     ReadStats,
     RecordLine,
     expand_paths,
+    iter_raw_lines,
     iter_records,
+    parse_record,
     read_docbin,
     read_docs,
     record_to_doc,
@@ -14,7 +16,18 @@ from spacy_dgemma.hipe.read import (
     tokenizer_language,
 )
 from spacy_dgemma.hipe.validate import check_record, is_valid, load_schema, schema_error
-from spacy_dgemma.hipe.write import AtomicWriter, RecordWriter, doc_to_record, dumps, write_docbin, write_docs, write_jsonl
+from spacy_dgemma.hipe.write import (
+    AtomicWriter,
+    RecordWriter,
+    check_name_lengths,
+    check_output_path,
+    doc_to_record,
+    dumps,
+    write_docbin,
+    write_docs,
+    write_error,
+    write_jsonl,
+)
 
 __all__ = [
     "Alignment",
@@ -26,14 +39,18 @@ __all__ = [
     "RecordWriter",
     "align_mention",
     "align_mentions",
+    "check_name_lengths",
+    "check_output_path",
     "check_record",
     "doc_to_record",
     "dumps",
     "expand_paths",
     "is_valid",
+    "iter_raw_lines",
     "iter_records",
     "load_schema",
     "normalise",
+    "parse_record",
     "read_docbin",
     "read_docs",
     "record_to_doc",
@@ -42,5 +59,6 @@ __all__ = [
     "tokenizer_language",
     "write_docbin",
     "write_docs",
+    "write_error",
     "write_jsonl",
 ]

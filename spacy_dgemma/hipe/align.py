@@ -18,21 +18,20 @@ for in stages, each used only when the ones before found nothing:
 Every occurrence is returned (non-overlapping, in text order). These are pure functions on
 strings; the reader snaps the offsets to token boundaries.
 """
+import re
+from bisect import bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from spacy_dgemma.text import HYPHENS, normalise  # noqa: F401 (normalise: re-exported)
+from spacy_dgemma.text import QUOTE_MAP as _QUOTE_MAP
 from spacy_dgemma.util import edit_distance
 
 EXACT = "exact"
 NORMALISED = "normalised"
 FUZZY = "fuzzy"
-
-HYPHENS = "-‐‑¬\u00ad"
-QUOTE = '"'
-APOSTROPHE = "'"
-_QUOTE_MAP = {c: QUOTE for c in '"“”„‟«»‹›'} | {c: APOSTROPHE for c in "'’‘‛`´"}
-_LINE_BREAKS = "\n\r"
-_ESCAPES = "nrt"  # a literal backslash followed by one of these is an escaped whitespace
+MENTION_CACHE = 1 << 16  # distinct mention strings whose normalised forms are remembered
 
 
 @dataclass(frozen=True)
@@ -44,77 +43,74 @@ class Alignment:
     method: str
 
 
-def normalise(text: str, fold_case: bool = False) -> Tuple[str, List[int]]:
-    """Normalised form of `text` and, for each of its characters, the offset in `text`.
-
-    text: the string to normalise.
-    fold_case: lower-case letters (only where that keeps one character per character).
-    RETURNS: the normalised string and the list of original offsets, one per character.
-    """
-    out: List[str] = []
-    offsets: List[int] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c in HYPHENS:
-            j = _skip_spaces(text, i + 1)
-            if j < n and (text[j] in _LINE_BREAKS or _is_escape(text, j)):
-                i = _skip_whitespace(text, j)  # a word broken at the line end: join it
-                continue
-        if c.isspace() or _is_escape(text, i):
-            out.append(" ")
-            offsets.append(i)
-            i = _skip_whitespace(text, i)
-            continue
-        c = _QUOTE_MAP.get(c, c)
-        if fold_case:
-            lower = c.lower()
-            c = lower if len(lower) == 1 else c
-        out.append(c)
-        offsets.append(i)
-        i += 1
-    return "".join(out), offsets
-
-
-def _is_escape(text: str, i: int) -> bool:
-    return text[i] == "\\" and i + 1 < len(text) and text[i + 1] in _ESCAPES
-
-
-def _skip_spaces(text: str, i: int) -> int:
-    """Index after the spaces (not line breaks) starting at `i`."""
-    while i < len(text) and text[i].isspace() and text[i] not in _LINE_BREAKS:
-        i += 1
-    return i
-
-
-def _skip_whitespace(text: str, i: int) -> int:
-    """Index after the run of whitespace and escaped whitespace starting at `i`."""
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-        elif _is_escape(text, i):
-            i += 2
-        else:
-            break
-    return i
-
-
 class TextIndex:
-    """A text with its normalised forms, computed once for all mentions of a document."""
+    """A text with its normalised forms, computed once for all mentions of a document.
+
+    The normalised text is `normalise(text)`'s (default options), computed with one regular
+    expression rather than a loop per character, and its offsets are kept as runs rather than
+    one per character (tests check both against `normalise`). Case-folded, it is the same
+    characters lower-cased one for one, as `normalise` folds case.
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._forms: Dict[bool, Tuple[str, List[int]]] = {}
+        self._forms: Dict[bool, str] = {}
+        self._starts: List[int] = []  # where each run of the normalised text starts
+        self._origins: List[int] = []  # and where that run starts in the original
 
-    def form(self, fold_case: bool) -> Tuple[str, List[int]]:
-        if fold_case not in self._forms:
-            self._forms[fold_case] = normalise(self.text, fold_case)
+    def normalised(self, fold_case: bool) -> str:
+        """The normalised text (lower-cased with `fold_case`)."""
+        if False not in self._forms:
+            self._forms[False] = self._normalise()
+        if fold_case and True not in self._forms:
+            self._forms[True] = _lower_one_for_one(self._forms[False])
         return self._forms[fold_case]
 
     def to_original(self, fold_case: bool, start: int, end: int) -> Tuple[int, int]:
-        """Original offsets of the normalised span [start, end)."""
-        offsets = self.form(fold_case)[1]
-        return offsets[start], offsets[end - 1] + 1
+        """Original offsets of the normalised span [start, end) (the same for both forms)."""
+        self.normalised(fold_case)
+        return self._origin(start), self._origin(end - 1) + 1
+
+    def _origin(self, position: int) -> int:
+        run = bisect_right(self._starts, position) - 1
+        return self._origins[run] + position - self._starts[run]
+
+    def _normalise(self) -> str:
+        text = self.text
+        parts: List[str] = []
+        size = kept = 0
+        for match in _CHANGED.finditer(text):
+            start = match.start()
+            if start > kept:  # characters kept one for one (quotes mapped below)
+                parts.append(text[kept:start])
+                self._starts.append(size)
+                self._origins.append(kept)
+                size += start - kept
+            if match.lastgroup is None:  # a run of whitespace: one space
+                parts.append(" ")
+                self._starts.append(size)
+                self._origins.append(start)
+                size += 1
+            kept = match.end()  # a word joined across a line end: nothing
+        if kept < len(text) or not self._starts:
+            parts.append(text[kept:])
+            self._starts.append(size)
+            self._origins.append(kept)
+        return _QUOTE_VARIANT.sub(_one_quote, "".join(parts))
+
+
+# What `normalise` changes: a hyphen at a line end with the line break and the whitespace after
+# it (the word is joined: nothing is left), and a run of whitespace or escaped whitespace (one
+# space) other than a lone space (already what it becomes). Quotes are mapped one for one.
+_SPACE = r"(?:\s|\\[nrt])"
+_CHANGED = re.compile(
+    rf"(?P<join>[{re.escape(HYPHENS)}][^\S\n\r]*(?:[\n\r]|\\[nrt]){_SPACE}*)|(?:[^\S ]|\\[nrt]| (?={_SPACE})){_SPACE}*"
+)
+_QUOTE_VARIANT = re.compile("[" + re.escape("".join(c for c, q in _QUOTE_MAP.items() if c != q)) + "]")
+
+
+def _one_quote(match: "re.Match[str]") -> str:
+    return _QUOTE_MAP[match.group()]
 
 
 def align_mention(
@@ -148,12 +144,19 @@ def align_mentions(text: str, mentions: Iterable[str], **kwargs) -> Dict[str, Li
     return {mention: align_mention(index, mention, **kwargs) for mention in mentions}
 
 
-def _variants(mention: str) -> List[str]:
-    """The mention; without surrounding quotes; without a final hyphen; without any hyphen."""
+@lru_cache(maxsize=MENTION_CACHE)
+def _normalised_mention(mention: str, fold_case: bool) -> str:
+    """A mention normalised as the text is, without surrounding spaces (names recur: cached)."""
+    return TextIndex(mention).normalised(fold_case).strip()
+
+
+@lru_cache(maxsize=MENTION_CACHE)
+def _variants(mention: str) -> Tuple[str, ...]:
+    """The mention; without surrounding quotes; without a final hyphen; without any hyphen (cached)."""
     unquoted = _unquote(mention)
     cut = unquoted.rstrip(HYPHENS)  # a word cut at the line end: "Allema¬" for "Allema¬\ngne"
     dehyphenated = "".join(c for c in unquoted if c not in HYPHENS)
-    return [v for v in dict.fromkeys([mention, unquoted, cut, dehyphenated]) if v.strip()]
+    return tuple(v for v in dict.fromkeys([mention, unquoted, cut, dehyphenated]) if v.strip())
 
 
 def _unquote(mention: str) -> str:
@@ -162,8 +165,8 @@ def _unquote(mention: str) -> str:
 
 def _find_all(index: TextIndex, mention: str, fold_case: bool, word_boundaries: bool) -> List[Tuple[int, int]]:
     """Non-overlapping occurrences of the normalised mention in the normalised text."""
-    haystack = index.form(fold_case)[0]
-    needle = normalise(mention, fold_case)[0].strip()
+    haystack = index.normalised(fold_case)
+    needle = _normalised_mention(mention, fold_case)
     if not needle:
         return []
     hits = []
@@ -195,11 +198,11 @@ def _alignment(index: TextIndex, mention: str, fold_case: bool, start: int, end:
 
 def _fuzzy(index: TextIndex, mention: str, max_edit_ratio: float, min_length: int) -> List[Alignment]:
     """Approximate occurrences: bounded edit distance in the case-folded normalised text."""
-    pattern = normalise(_unquote(mention), fold_case=True)[0].strip()
+    pattern = _normalised_mention(_unquote(mention), True)
     max_dist = int(max_edit_ratio * len(pattern))
     if len(pattern) < min_length or max_dist == 0:
         return []
-    haystack = index.form(True)[0]
+    haystack = index.normalised(True)
     candidates = []
     for end, dist in _approximate_ends(pattern, haystack, max_dist):
         start, dist = _best_start(pattern, haystack, end, max_dist)
@@ -212,22 +215,46 @@ def _fuzzy(index: TextIndex, mention: str, max_edit_ratio: float, min_length: in
     return [Alignment(*index.to_original(True, s, e), FUZZY) for s, e in sorted(chosen)]
 
 
-def _approximate_ends(pattern: str, text: str, max_dist: int) -> List[Tuple[int, int]]:
-    """End offsets in `text` of substrings within `max_dist` edits of `pattern` (Sellers' algorithm).
+def _lower_one_for_one(text: str) -> str:
+    """`text` with each character lower-cased where that gives one character (as `normalise`
+    folds case), computed by ``str.lower`` when that is the same."""
+    lower = text.lower()
+    if len(lower) == len(text) and "Σ" not in text:  # no expansion, no context-dependent final sigma
+        return lower
+    return "".join(low if len(low := c.lower()) == 1 else c for c in text)
 
-    Only the local minima of the distance along the text are returned, so one approximate
-    occurrence gives one end.
+
+def _approximate_ends(pattern: str, text: str, max_dist: int) -> List[Tuple[int, int]]:
+    """End offsets in `text` of substrings within `max_dist` edits of `pattern`.
+
+    For every end, the edit distance of the pattern to the closest substring ending there
+    (Sellers' dynamic programme) is computed with Myers' bit-parallel algorithm (J. ACM 46(3),
+    1999): one column per text character in a few integer operations. Only the local minima
+    of the distance along the text are returned, so one approximate occurrence gives one end.
     """
     m = len(pattern)
-    column = list(range(m + 1))  # distances of pattern[:i] to the best substring ending here
-    row_end = [column[m]]
+    mask = (1 << m) - 1
+    high = 1 << (m - 1)
+    peq: Dict[str, int] = {}
+    for i, c in enumerate(pattern):
+        peq[c] = peq.get(c, 0) | (1 << i)
+    pv, mv, score = mask, 0, m
+    row_end = [m]
     for c in text:
-        new = [0]
-        for i in range(1, m + 1):
-            cost = 0 if pattern[i - 1] == c else 1
-            new.append(min(column[i - 1] + cost, column[i] + 1, new[i - 1] + 1))
-        column = new
-        row_end.append(column[m])
+        eq = peq.get(c, 0)
+        xv = eq | mv
+        xh = (((eq & pv) + pv) ^ pv) | eq
+        ph = mv | (~(xh | pv) & mask)
+        mh = pv & xh
+        if ph & high:
+            score += 1
+        elif mh & high:
+            score -= 1
+        ph = (ph << 1) & mask  # the top row is 0 everywhere: an occurrence may start anywhere
+        mh = (mh << 1) & mask
+        pv = mh | (~(xv | ph) & mask)
+        mv = ph & xv
+        row_end.append(score)
     ends = []
     for j in range(1, len(row_end)):
         d = row_end[j]

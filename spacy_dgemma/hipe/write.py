@@ -5,33 +5,42 @@ A record keeps every input field and every input pair as read, in the input key 
 ``doc._.dgemma_relations``. Files are written to a temporary file in the target folder, synced, and
 renamed over the target, so a reader never sees a half-written file.
 """
+import errno
 import json
+import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, Union
+from typing import Any, Dict, Iterable, Optional, Union
 
 from spacy.tokens import Doc, DocBin
 
-from spacy_dgemma.errors import Errors
+from spacy_dgemma.errors import Errors, InputError
 from spacy_dgemma.hipe.read import KEY_ORDER_KEY
 from spacy_dgemma.hipe.validate import schema_error
 from spacy_dgemma.pipeline.records import relations_to_hipe_pairs
-from spacy_dgemma.util import AtomicWriter
+from spacy_dgemma.util import NAME_MAX, AtomicWriter
 
 PathLike = Union[str, Path]
 
 
-def doc_to_record(doc: Doc) -> Dict[str, Any]:
-    """The HIPE record of a Doc read from HIPE, with the predicted labels filled in."""
+def doc_to_record(doc: Doc, *, text: Optional[str] = None) -> Dict[str, Any]:
+    """The HIPE record of a Doc read from HIPE, with the predicted labels filled in.
+
+    doc: a Doc made by `record_to_doc` (and a pipeline).
+    text: the Doc's text, if the caller has it (``doc.text`` joins every token: slow).
+    """
     if doc._.dgemma_hipe is None:
         raise ValueError(Errors.E030)
-    values = {**doc._.dgemma_hipe, "text": doc.text, "sampled_pairs": relations_to_hipe_pairs(doc)}
+    values = {**doc._.dgemma_hipe, "text": doc.text if text is None else text, "sampled_pairs": relations_to_hipe_pairs(doc)}
     order = [key for key in doc.user_data.get(KEY_ORDER_KEY, []) if key in values]
     return {key: values[key] for key in dict.fromkeys(order + list(values))}
 
 
 def dumps(record: Dict[str, Any]) -> str:
-    """One JSONL line (without the newline), non-ASCII characters kept as they are."""
-    return json.dumps(record, ensure_ascii=False)
+    """One JSONL line (without the newline), non-ASCII characters kept as they are.
+
+    Only standard JSON: ValueError for NaN or an infinite number (the reader refuses them).
+    """
+    return json.dumps(record, ensure_ascii=False, allow_nan=False)
 
 
 class RecordWriter(AtomicWriter):
@@ -55,9 +64,59 @@ class RecordWriter(AtomicWriter):
             err = schema_error(record)
             if err is not None:
                 raise ValueError(f"Record {self.n_written + 1} for {self.path} is not valid HIPE-2026: {err.message}")
+        self.write_line(dumps(record))
+
+    def write_line(self, line: str) -> None:
+        """Write one record already serialised by `dumps` (and checked by the caller)."""
         assert self._file is not None
-        self._file.write(dumps(record) + "\n")
+        self._file.write(line + "\n")
         self.n_written += 1
+
+
+def check_output_path(path: PathLike) -> None:
+    """Raise InputError if a file certainly cannot be written at `path` (before a long run).
+
+    Checks the length of each name in the path, that the nearest existing parent is a folder,
+    and that it is writable. Problems that only writing shows (a full disk) are turned into
+    InputErrors by `write_error`.
+    """
+    path = Path(path)
+    check_name_lengths(path)
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if folder.exists() and not folder.is_dir():
+        raise InputError.of("E107", str(path), parent=str(folder))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError.of("E108", str(path), folder=str(folder), detail="permission denied")
+
+
+def check_name_lengths(path: PathLike) -> None:
+    """Raise InputError (E106) if a name in `path` is longer than file systems allow."""
+    for name in Path(path).parts:
+        size = len(name.encode("utf-8", "surrogateescape"))
+        if size > NAME_MAX:
+            raise InputError.of("E106", str(path), n=size, limit=NAME_MAX)
+
+
+def write_error(path: PathLike, err: OSError) -> InputError:
+    """The InputError for an OSError raised while writing the file `path` (or its folder)."""
+    detail = err.strerror or type(err).__name__
+    if err.errno == errno.ENAMETOOLONG:
+        size = len(Path(path).name.encode("utf-8", "surrogateescape"))
+        return InputError.of("E106", str(path), n=size, limit=_name_max(Path(path).parent))
+    if err.errno in (errno.ENOTDIR, errno.EEXIST):
+        return InputError.of("E107", str(path), parent=str(err.filename or Path(path).parent))
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT):
+        return InputError.of("E108", str(path), folder=str(Path(path).parent), detail=detail)
+    return InputError.of("E109", str(path), detail=detail)
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return NAME_MAX
 
 
 def write_jsonl(path: PathLike, records: Iterable[Dict[str, Any]], *, validate: bool = False) -> int:

@@ -170,3 +170,63 @@ def test_all_mentions_of_the_shared_files_align():
                 counts[best] += 1
     assert counts["none"] == 0
     assert total - verbatim <= counts[NORMALISED] + counts[FUZZY]
+
+
+def sellers_ends(pattern, text, max_dist):
+    """Reference for `_approximate_ends`: Sellers' dynamic programme, one column per character."""
+    m = len(pattern)
+    column = list(range(m + 1))
+    row_end = [column[m]]
+    for c in text:
+        new = [0]
+        for i in range(1, m + 1):
+            new.append(min(column[i - 1] + (pattern[i - 1] != c), column[i] + 1, new[i - 1] + 1))
+        column = new
+        row_end.append(column[m])
+    return [
+        (j, d) for j, d in enumerate(row_end) if j and d <= max_dist and d <= row_end[j - 1] and (j + 1 >= len(row_end) or d < row_end[j + 1])
+    ]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="abcé", min_size=1, max_size=70), st.text(alphabet="abcéd ", max_size=120), st.integers(0, 6))
+def test_bit_parallel_search_equals_the_dynamic_programme(pattern, text, max_dist):
+    from spacy_dgemma.hipe.align import _approximate_ends
+
+    assert _approximate_ends(pattern, text, max_dist) == sellers_ends(pattern, text, max_dist)
+
+
+OCR_ALPHABET = " \n\r\t\\nrt-‐‑¬\u00ad\"'“”„«»’‘`´aBcXyΣσİßé\xa0\u2028\x1c."
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=OCR_ALPHABET, max_size=40))
+def test_text_index_normalises_as_normalise_does(text):
+    index = TextIndex(text)
+    for fold_case in (False, True):
+        expected, offsets = normalise(text, fold_case)
+        assert index.normalised(fold_case) == expected
+        for start in range(len(expected)):
+            assert index.to_original(fold_case, start, start + 1) == (offsets[start], offsets[start] + 1)
+
+
+def test_text_index_on_the_shared_texts():
+    files = sorted(SHARED.glob("newspapers/*.jsonl"))
+    if not files:
+        pytest.skip(f"shared data not found at {SHARED}")
+    for file in files:
+        for row in file.open(encoding="utf-8"):
+            text = json.loads(row)["text"]
+            expected, offsets = normalise(text)
+            index = TextIndex(text)
+            assert index.normalised(False) == expected
+            assert [index.to_original(False, k, k + 1)[0] for k in range(len(expected))] == offsets
+
+
+def test_fuzzy_search_in_a_long_text_is_fast():
+    import time
+
+    text = "The weather was fine and the harvest was good. " * 25_000 + "M. Théophile Delcassé-Moreau est arrivé."
+    start = time.process_time()
+    assert [text[a.start : a.end] for a in align_mention(text, "Theophile Deleasse-Moreau")] == ["Théophile Delcassé-Moreau"]
+    assert time.process_time() - start < 2.5  # Sellers' programme, one Python step per cell, took about 5 s

@@ -153,3 +153,41 @@ def test_shared_files_round_trip_byte_for_byte(tmp_path):
             n_verbatim += written == raw
     assert n_lines == 721
     assert n_verbatim == 713  # the other 8 lines use compact separators in the release
+
+
+def test_dumps_writes_standard_json_only(hipe_records):
+    from spacy_dgemma.hipe import dumps
+
+    with pytest.raises(ValueError):
+        dumps(dict(hipe_records["en"], score=float("nan")))
+    assert json.loads(dumps(hipe_records["de"])) == hipe_records["de"]
+
+
+def test_atomic_writer_with_a_name_of_255_bytes(tmp_path):
+    from spacy_dgemma.util import AtomicWriter
+
+    path = tmp_path / ("é" * 124 + "x.jsonl")  # 255 bytes in UTF-8
+    assert len(path.name.encode("utf-8")) == 255
+    with AtomicWriter(path) as out:
+        out.write("ok\n")
+        assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # the temporary name fits too
+    assert path.read_text(encoding="utf-8") == "ok\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_atomic_writer_writes_devices_and_pipes_in_place(tmp_path):
+    import stat
+
+    from spacy_dgemma.util import AtomicWriter
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        with AtomicWriter(fifo) as out:
+            out.write("through the pipe\n")
+        assert os.read(reader, 100) == b"through the pipe\n"
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # not replaced by a regular file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
