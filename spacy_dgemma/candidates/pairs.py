@@ -1,7 +1,8 @@
 """Candidate (person, place) pairs for the relation component."""
+import bisect
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy.util import registry
@@ -59,25 +60,80 @@ def nearest_mentions(
     firsts: Sequence[Span],
     seconds: Sequence[Span],
     positions: Optional[Sequence[int]] = None,
-    rank: Optional[Callable[[Span, Span, int], Any]] = None,
+    sentences: Optional[Sequence[int]] = None,
+    prefer_following: bool = False,
 ) -> Optional[Tuple[Span, Span, int]]:
     """The closest couple (one of `firsts`, one of `seconds`) and the gap between them.
 
     The one implementation of the nearest-mention gap: candidate pairs, the rule baseline and
-    the pair features all use it.
+    the pair features all use it. The result is the couple with the smallest key (sentence
+    mismatch, gap, second-before-first), the first in (firsts, seconds) order on a tie, as if
+    every couple were compared; only the couples that can be the closest are (each first's
+    nearest seconds on either side and those overlapping it), so a text that names the same
+    two entities thousands of times is not quadratic.
     positions: count the gap in words (see `mention_gap`).
-    rank: orders the couples, given (first, second, gap) (default: the gap); on a tie the
-        first couple in order wins.
+    sentences: the sentence id of each token; a couple whose mentions start in one sentence
+        wins over closer couples across a sentence end.
+    prefer_following: on a tie of the gap, a second that starts after the first wins.
     RETURNS: (first, second, gap), or None when either side has no mention.
     """
+    if not firsts or not seconds:
+        return None
+    pos = (lambda i: i) if positions is None else (lambda i: int(positions[i]))
+    groups: Dict[Any, List[int]] = {}
+    for j, b in enumerate(seconds):
+        groups.setdefault(None if sentences is None else int(sentences[b.start]), []).append(j)
+    by_sentence = {key: _SecondsIndex(seconds, members, pos) for key, members in groups.items()}
+    everywhere = _SecondsIndex(seconds, list(range(len(seconds))), pos)
     best, best_key = None, None
-    for a in firsts:
-        for b in seconds:
-            gap = mention_gap(a, b, positions)
-            key = gap if rank is None else rank(a, b, gap)
-            if best_key is None or key < best_key:
-                best, best_key = (a, b, gap), key
+    # With sentences, first the couples within one sentence; only if there are none, all couples.
+    for within in ((True, False) if sentences is not None else (False,)):
+        for i, a in enumerate(firsts):
+            if within:
+                index = by_sentence.get(int(sentences[a.start]))
+                candidates = index.near(a) if index is not None else []
+            else:
+                candidates = everywhere.near(a)
+            for j in candidates:
+                b = seconds[j]
+                gap = mention_gap(a, b, positions)
+                key = (gap, prefer_following and b.start < a.start, i, j)
+                if best_key is None or key < best_key:
+                    best, best_key = (a, b, gap), key
+        if best is not None:
+            return best
     return best
+
+
+class _SecondsIndex:
+    """Some mentions sorted by start and by end, to find those nearest to a given span."""
+
+    def __init__(self, spans: Sequence[Span], members: List[int], pos: Callable[[int], int]) -> None:
+        self.spans = spans
+        self.pos = pos
+        self.by_start = sorted(members, key=lambda j: (pos(spans[j].start), j))
+        self.starts = [pos(spans[j].start) for j in self.by_start]
+        self.by_end = sorted(members, key=lambda j: (pos(spans[j].end), j))
+        self.ends = [pos(spans[j].end) for j in self.by_end]
+        self.longest = max((pos(spans[j].end) - pos(spans[j].start) for j in members), default=0)
+
+    def near(self, a: Span) -> List[int]:
+        """The members that can be nearest to `a`: the closest on each side (all of them on a
+        tie) and those that overlap it."""
+        a_start, a_end = self.pos(a.start), self.pos(a.end)
+        found = []
+        k = bisect.bisect_right(self.ends, a_start)  # members ending at or before a starts
+        if k:
+            found += self.by_end[bisect.bisect_left(self.ends, self.ends[k - 1]) : k]
+        k = bisect.bisect_left(self.starts, a_end)  # members starting at or after a ends
+        if k < len(self.starts):
+            found += self.by_start[k : bisect.bisect_right(self.starts, self.starts[k])]
+        # Overlapping (gap 0): starts before a ends and ends after a starts, so it starts after
+        # a_start - longest.
+        lo = bisect.bisect_right(self.starts, a_start - self.longest)
+        hi = bisect.bisect_left(self.starts, a_end)
+        found += [j for j in self.by_start[lo:hi] if self.pos(self.spans[j].end) > a_start]
+        return found
 
 
 def mention_distance(pair: CandidatePair) -> int:

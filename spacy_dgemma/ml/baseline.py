@@ -121,11 +121,7 @@ def _closest(
     Mentions that share a sentence win over closer ones across a sentence end; on a tie, a
     place after the person wins ("X arrived in <place>").
     """
-
-    def rank(person: Span, place: Span, gap: int) -> Tuple[bool, int, bool]:
-        return (sent_ids[person.start] != sent_ids[place.start], gap, place.start < person.start)
-
-    return nearest_mentions(pair.person_spans, pair.place_spans, positions, rank)
+    return nearest_mentions(pair.person_spans, pair.place_spans, positions, sentences=sent_ids, prefer_following=True)
 
 
 def _cue_window(doc: Doc, person: Span, place: Span, sent_ids: numpy.ndarray) -> str:

@@ -1,5 +1,7 @@
 """Persons and places on a Doc, entities, candidate pairs, and what the generator says when it finds none."""
 import itertools
+import random
+import time
 import warnings
 
 import pytest
@@ -97,8 +99,50 @@ def test_nearest_mentions_gap_in_tokens_or_words_and_ranked(blank_nlps):
     assert mention_gap(ann, rome, words) == 0  # only punctuation between them
     assert nearest_mentions([ann, bob], [rome, oslo])[:2] == (bob, rome)  # gap 1 beats 2
     assert nearest_mentions([ann], []) is None
-    later_place_first = nearest_mentions([bob], [rome, oslo], rank=lambda p, q, g: (g, q.start < p.start))
-    assert later_place_first == (bob, oslo, 1)  # a tie on the gap, the place after the person wins
+    assert nearest_mentions([bob], [rome, oslo]) == (bob, rome, 1)  # a tie: the first in order
+    assert nearest_mentions([bob], [rome, oslo], prefer_following=True) == (bob, oslo, 1)  # the place after wins
+    sentences = [0, 0, 0, 0, 0, 1, 1, 1]
+    assert nearest_mentions([ann], [rome, oslo], sentences=sentences)[:2] == (ann, rome)
+    assert nearest_mentions([bob], [rome, oslo], sentences=sentences, prefer_following=True)[:2] == (bob, oslo)
+
+
+def _brute_force(firsts, seconds, positions=None, sentences=None, prefer_following=False):
+    """Every couple compared: what nearest_mentions must agree with."""
+    best, best_key = None, None
+    for i, a in enumerate(firsts):
+        for j, b in enumerate(seconds):
+            gap = mention_gap(a, b, positions)
+            across = sentences is not None and sentences[a.start] != sentences[b.start]
+            key = (across, gap, prefer_following and b.start < a.start, i, j)
+            if best_key is None or key < best_key:
+                best, best_key = (a, b, gap), key
+    return best
+
+
+def test_nearest_mentions_equals_comparing_every_couple(blank_nlps):
+    rng = random.Random(0)
+    doc = blank_nlps["en"](" ".join(rng.choice(["a", "b", ",", "."]) for _ in range(60)))
+    words = [0] + list(itertools.accumulate(not t.is_punct for t in doc))
+    sentences = [0] + list(itertools.accumulate(t.text == "." for t in doc))[:-1]
+
+    def spans(n):
+        starts = [rng.randrange(len(doc) - 3) for _ in range(n)]
+        return [doc[s : s + rng.randint(1, 3)] for s in starts]
+
+    for _ in range(300):
+        firsts, seconds = spans(rng.randint(1, 6)), spans(rng.randint(1, 6))
+        for options in ({}, {"positions": words}, {"sentences": sentences, "prefer_following": True},
+                        {"positions": words, "sentences": sentences, "prefer_following": True}):
+            assert nearest_mentions(firsts, seconds, **options) == _brute_force(firsts, seconds, **options)
+
+
+def test_nearest_mentions_is_not_quadratic(blank_nlps):
+    doc = blank_nlps["en"]("Ann went to Rome . " * 3000)
+    persons = [doc[i : i + 1] for i in range(0, len(doc), 5)]
+    places = [doc[i + 3 : i + 4] for i in range(0, len(doc), 5)]
+    start = time.perf_counter()
+    assert nearest_mentions(persons, places) == (persons[1], places[0], 1)  # "Rome . Ann"
+    assert time.perf_counter() - start < 5.0  # 9 million couples compared one by one take minutes
 
 
 def _raw(text, ents=None):
