@@ -46,6 +46,26 @@ JOIN_TIMEOUT = 10.0
 Item = Tuple[int, int, RawLine]  # input file index, 1-based line, the raw line
 
 
+def use_gpu(gpu_id: int) -> None:
+    """Run the pipeline on GPU `gpu_id`, as ``spacy.require_gpu`` does; where thinc has no GPU
+    (it needs cupy), make it torch's current CUDA device, which the generative student follows.
+
+    RAISES: InputError E023 when there is no such GPU.
+    """
+    try:
+        spacy.require_gpu(gpu_id)
+        return
+    except Exception as err:  # thinc raises ValueError without cupy, others for a bad id
+        thinc_error = err
+    try:
+        import torch
+    except ImportError:
+        raise InputError.of("E023", "--gpu-id", gpu_id=gpu_id, detail=str(thinc_error).splitlines()[0]) from thinc_error
+    if not torch.cuda.is_available() or not 0 <= gpu_id < torch.cuda.device_count():
+        raise InputError.of("E023", "--gpu-id", gpu_id=gpu_id, detail=f"torch sees {torch.cuda.device_count()} CUDA device(s)")
+    torch.cuda.set_device(gpu_id)
+
+
 def load_pipeline(model: str) -> Language:
     """A pipeline with a ``dgemma_relations`` component.
 

@@ -15,7 +15,7 @@ from wasabi import msg
 from spacy_dgemma.cli._util import app, command, list_lines, report_skipped
 from spacy_dgemma.errors import InputError
 from spacy_dgemma.hipe.read import ReadStats, expand_paths
-from spacy_dgemma.predict import Interrupted, load_pipeline, predict_files
+from spacy_dgemma.predict import Interrupted, load_pipeline, predict_files, use_gpu
 from spacy_dgemma.scale.job import DEFAULT_SHARD_SIZE, read_code
 
 EXIT_INTERRUPTED = 130
@@ -48,6 +48,7 @@ def predict_cli(
     gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="Ray engine: GPUs of each actor (the generative student)"),
     shard_size: int = typer.Option(DEFAULT_SHARD_SIZE, "--shard-size", min=1, help="Ray engine: records per output shard (the unit of resumption)"),
     code: List[Path] = typer.Option([], "--code", help="Python file of custom components to import before the pipeline loads (repeatable)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="Local engine: GPU to run on, as in spacy's commands (-1: CPU); the Ray engine takes --gpus-per-worker"),
 ) -> None:
     """Predict at/isAt for every pair of HIPE-2026 JSONL input: INPUT... OUTPUT.
 
@@ -61,8 +62,9 @@ def predict_cli(
             raise typer.BadParameter("give at least one input and the output (or --output)", param_hint="PATHS")
         *paths, output = paths
     if engine == Engine.ray:
-        if n_process != 1:
-            raise InputError.of("E207", "--n-process", option="--n-process", engine="local")
+        for option, given in {"--n-process": n_process != 1, "--gpu-id": gpu_id >= 0}.items():
+            if given:
+                raise InputError.of("E207", option, option=option, engine="local")
         _predict_ray(paths, output, model, batch_size=batch_size, address=address, workers=workers, cpus_per_worker=cpus_per_worker,
                      gpus_per_worker=gpus_per_worker, shard_size=shard_size, code=code)
         return
@@ -72,6 +74,8 @@ def predict_cli(
         if given:
             raise InputError.of("E207", option, option=option, engine="ray")
     read_code(code)
+    if gpu_id >= 0:
+        use_gpu(gpu_id)
     _predict_local([Path(p) for p in paths], Path(output), model, n_process=n_process, batch_size=batch_size, skip_invalid=skip_invalid)
 
 

@@ -27,12 +27,19 @@ PRECISION_CRITICAL = (
 
 
 def resolve_device(device: str = "auto") -> str:
-    """"auto" → "cuda" when available, else "cpu"."""
+    """The torch device for `device`: "auto" is spaCy's GPU allocation (thinc's current ops after
+    ``spacy.require_gpu(N)`` / ``--gpu-id N``), else torch's current CUDA device (what a Ray actor
+    with a GPU or ``CUDA_VISIBLE_DEVICES`` gives), else "cpu"; anything else is returned as is."""
+    if device != "auto":
+        return device
+    from thinc.api import get_current_ops
+
+    ops = get_current_ops()
+    if getattr(ops, "device_type", "cpu") == "gpu":
+        return "mps" if ops.name == "mps" else f"cuda:{getattr(ops, 'device_id', 0) or 0}"
     import torch
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    return f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
 
 
 def resolve_dtype(dtype: str = "auto", device: str = "cpu"):

@@ -10,7 +10,9 @@ probabilities read at the label tokens where the model wrote them (one-hot where
 read, e.g. after a parser fallback), plus the reasoning as explanations.
 
 Device: ``device="auto"`` follows spaCy's GPU allocation (``spacy.require_gpu(N)``, ``--gpu-id``:
-thinc's current ops), else the CPU; or name one ("cpu", "cuda:1").
+thinc's current ops); without one (thinc needs cupy for that), torch's current CUDA device when
+there is one (what a Ray actor with a GPU or ``CUDA_VISIBLE_DEVICES`` gives), else the CPU; or
+name one ("cpu", "cuda:1").
 
 Serialisation: ``nlp.to_disk`` copies the weights into the component's folder
 (``dgemma_relations/weights/``; with a server, the tokenizer only) and ``spacy.load`` points the
@@ -127,24 +129,11 @@ def _engine_kind(model: Model) -> str:
     return "vllm" if model.attrs["server_url"] or model.attrs["engine"] == "vllm" else model.attrs["engine"]
 
 
-def resolve_device(device: str) -> str:
-    """"auto" → the device of thinc's current ops (``spacy.require_gpu``), else "cpu"."""
-    if device != "auto":
-        return device
-    from thinc.api import get_current_ops
-
-    ops = get_current_ops()
-    if getattr(ops, "device_type", "cpu") == "gpu":
-        if ops.name == "mps":
-            return "mps"
-        return f"cuda:{getattr(ops, 'device_id', 0) or 0}"
-    return "cpu"
-
-
 def get_labeller(model: Model):
     """The model's ``RelationLabeller`` (its engine opens on first use, once per process)."""
     from spacy_dgemma.llm.engines import EngineOptions, GenerationSettings, open_engine
     from spacy_dgemma.llm.labeller import RelationLabeller
+    from spacy_dgemma.llm.loading import resolve_device
 
     require_llm_extra(model)
     attrs = model.attrs

@@ -204,3 +204,14 @@ def test_python_m_spacy_dgemma():
     assert result.returncode == 0, result.stderr
     for command in ("convert", "split", "predict", "evaluate", "validate", "demo"):
         assert command in result.stdout
+
+
+def test_gpu_id_without_a_gpu_is_one_coded_line(tmp_path, hipe_records):
+    path = tmp_path / "en.jsonl"
+    path.write_text(json.dumps(strip_labels(hipe_records["en"])) + "\n", encoding="utf8")
+    result = runner.invoke(app, ["predict", str(path), str(tmp_path / "out.jsonl"), "-m", "baseline", "--gpu-id", "0"])
+    assert result.exit_code == 2, result.output
+    assert "[E023]" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out.jsonl").exists()
+    ray = runner.invoke(app, ["predict", str(path), "-o", str(tmp_path / "o"), "-m", "baseline", "--engine", "ray", "--gpu-id", "0"])
+    assert ray.exit_code == 2 and "[E207]" in ray.output

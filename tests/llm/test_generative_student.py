@@ -78,17 +78,24 @@ def test_not_trainable_in_spacy(tiny_models):
         nlp.update([Example(doc, doc)])
 
 
-def test_device_follows_spacy_gpu_allocation(monkeypatch):
+def test_device_follows_spacy_gpu_allocation_then_torch(monkeypatch):
     import thinc.api
+    import torch
 
-    assert generative.resolve_device("auto") == "cpu"
-    assert generative.resolve_device("cuda:1") == "cuda:1"
+    from spacy_dgemma.llm.loading import resolve_device
+
+    assert resolve_device("auto") == "cpu"
+    assert resolve_device("cuda:1") == "cuda:1"
+    # No GPU for spaCy (thinc needs cupy), but torch sees one (a Ray actor with a GPU).
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert resolve_device("auto") == "cuda:0"
 
     class FakeGpuOps:  # what spacy.require_gpu(2) leaves as thinc's current ops
         name, device_type, device_id = "cupy", "gpu", 2
 
     monkeypatch.setattr(thinc.api, "get_current_ops", lambda: FakeGpuOps())
-    assert generative.resolve_device("auto") == "cuda:2"
+    assert resolve_device("auto") == "cuda:2"
 
 
 def test_without_the_llm_extra_a_coded_error_and_one_line_in_predict(tiny_models, tmp_path, monkeypatch):
