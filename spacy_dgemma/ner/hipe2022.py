@@ -1,11 +1,12 @@
-"""Reader for the HIPE-2022 IOB TSV format: documents → spaCy Docs with coarse ``pers``/``loc`` ents.
+"""Reader for the HIPE-2022 IOB TSV format: documents → their text as printed → spaCy Docs.
 
 One token a line (columns TOKEN, NE-COARSE-LIT, ..., MISC); ``# hipe2022:document_id = ...``
-starts a document, other ``# hipe2022:key = value`` comments are its metadata. The MISC flags
-shape the text: ``NoSpaceAfter`` (no whitespace), ``EndOfLine`` (a newline, as in the HIPE-2026
-texts), ``EndOfSentence`` (a sentence boundary). Words hyphenated across a line end (``verlän``
-``¬`` ``gernden``, or ``Fett¬`` ``gernden``) are rejoined into one token, so the Doc text reads
-like the HIPE-2026 texts, which have the hyphenation removed.
+starts a document, other ``# hipe2022:key = value`` comments are its metadata. A document's
+text is rebuilt as OCR text as users have it (`printed_text`): a space between tokens unless
+``NoSpaceAfter``, a line break after ``EndOfLine``, a word hyphenated at a line end kept as
+printed (``Fett¬`` line break ``waarenfabrik``). That is the text the recogniser is trained and
+scored on; the raw-text tokenizer (`spacy_dgemma.Tokenizer.v2`) reads the hyphenation and the
+other OCR forms. Entities are character spans of that text.
 """
 import re
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, 
 
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
+
+from spacy_dgemma.errors import InputError
 
 HYPHEN_MARK = "¬"
 # Coarse types as written by the HIPE-2022 datasets → the types we train. newseye and sonar
@@ -29,26 +32,23 @@ DEFAULT_LABEL_MAP: Dict[str, str] = {
     "street": "loc",
     "org": "org",
 }
-# Datasets whose NoSpaceAfter also marks line ends: newseye glues "gestern" "vor" and
-# "Jahrgang." "Samstag" with NoSpaceAfter where the page has a line break. There a word (or a
-# word and . , ; : ! ?) followed by a word starting with a letter is read as a newline.
-DEFAULT_GLUED_LINE_ENDS: Tuple[str, ...] = ("newseye",)
-_GLUE_END = re.compile(r"[\w.,;:!?]$")
-_GLUE_START = re.compile(r"^[^\W\d_]")
 # Datasets that do not annotate some of our types: topres19th marks places only, so its
 # unmarked persons and organisations must not teach the recogniser that names are "outside".
 DEFAULT_UNANNOTATED: Dict[str, Tuple[str, ...]] = {"topres19th": ("pers", "org")}
 USER_DATA_KEY = "hipe2022"
+# Span group of entities known to be wrong (the ``ner`` component's ``incorrect_spans_key``): in a
+# dataset that marks every place but no persons (topres19th), a capitalised word left unmarked
+# may be a person but is no place.
+NEGATIVE_SPANS_KEY = "incorrect_spans"
 # A document this long without a single entity tag (of any type, org/prod/time included) is
 # taken as not annotated rather than as a text without names: newseye-de has ten such pages
 # (1,751-7,633 tokens each, about 33k tokens, with plenty of names), letemps three.
 # `dgemma ner convert` leaves them out of both parts.
 UNANNOTATED_MIN_TOKENS = 1000
 _META = re.compile(r"#\s*([\w-]+):([\w-]+)\s*=\s*(.*)$")
+DOCUMENT_ID_LINE = "# hipe2022:document_id"
 
-
-class Hipe2022FormatError(ValueError):
-    """A line of a HIPE-2022 TSV file that cannot be read."""
+CharSpan = Tuple[int, int, Optional[str]]  # start, end, label (None: a type the label map lacks)
 
 
 @dataclass
@@ -92,12 +92,21 @@ class NerDocument:
         return self.metadata.get("dataset", "")
 
 
+@dataclass
+class PrintedText:
+    """A document's text as printed, where each token is in it, and its entities as character spans."""
+
+    text: str
+    tokens: List[Tuple[int, int]]
+    entities: List[CharSpan]
+
+
 def read_hipe2022(path: Path) -> Iterator[NerDocument]:
     """Yield the documents of one HIPE-2022 TSV file.
 
     path: the .tsv file.
-    RAISES: Hipe2022FormatError naming file and line for a token line without the TOKEN,
-        NE-COARSE-LIT and MISC columns, or a token before any document id.
+    RAISES: InputError (E230-E232) naming file and line for a token line without the columns of
+        the header, or a token before the header or before any document id.
     """
     path = Path(path)
     columns: Optional[List[str]] = None
@@ -126,18 +135,11 @@ def read_hipe2022(path: Path) -> Iterator[NerDocument]:
             if cells[0] == "TOKEN":  # a repeated header (files are concatenations)
                 continue
             if columns is None:
-                raise Hipe2022FormatError(
-                    f"{path}:{lineno}: token line before the TOKEN header; is this a HIPE-2022 TSV file?"
-                )
+                raise InputError.of("E230", str(path), lineno)
             if len(cells) != len(columns):
-                raise Hipe2022FormatError(
-                    f"{path}:{lineno}: {len(cells)} columns, the header has {len(columns)}; "
-                    "fix the line's tab separators"
-                )
+                raise InputError.of("E231", str(path), lineno, n=len(cells), n_header=len(columns))
             if doc is None:
-                raise Hipe2022FormatError(
-                    f"{path}:{lineno}: token before any '# hipe2022:document_id = ...' line"
-                )
+                raise InputError.of("E232", str(path), lineno)
             row = dict(zip(columns, cells))
             misc = row.get("MISC", "_")
             flags = tuple(f for f in misc.split("|") if f and f != "_")
@@ -154,121 +156,89 @@ def read_hipe2022(path: Path) -> Iterator[NerDocument]:
         yield doc
 
 
-@dataclass
-class _Word:
-    text: str
-    tag: str
-    whitespace: str  # "", " " or "\n"
-    sent_end: bool
-    link: str = "_"
+def printed_text(document: NerDocument, label_map: Mapping[str, str] = DEFAULT_LABEL_MAP) -> PrintedText:
+    """The document's text as printed, the character span of each token, and its entities.
 
-
-def _words(tokens: Sequence[NerToken], rejoin_hyphens: bool, glued_line_ends: bool = False) -> List[_Word]:
-    """Tokens → words with their whitespace, hyphenated words rejoined."""
-    words: List[_Word] = []
-    join_next = False
-    for i, token in enumerate(tokens):
-        text = token.text
-        nxt = tokens[i + 1].text if i + 1 < len(tokens) else ""
-        if (
-            glued_line_ends
-            and token.no_space_after
-            and not text.endswith(HYPHEN_MARK)
-            and nxt != HYPHEN_MARK
-            and _GLUE_END.search(text)
-            and _GLUE_START.search(nxt)
-        ):
-            whitespace = "\n"
-        elif token.no_space_after:
-            whitespace = ""
-        elif token.end_of_line:
-            whitespace = "\n"
+    A space follows a token unless NoSpaceAfter; EndOfLine gives a line break instead. An entity
+    starts at a B- tag, or at an I- tag whose type differs from the running entity's (after
+    `label_map`); types the map lacks are entities with label None. This is how
+    ``../shared/tools/ner_eval.py`` rebuilds the HIPE-2022 files, so scores agree with it.
+    document: a document from `read_hipe2022`.
+    label_map: lower-cased coarse type → label.
+    """
+    parts: List[str] = []
+    tokens: List[Tuple[int, int]] = []
+    entities: List[List] = []
+    current: Optional[List] = None
+    pos = 0
+    for token in document.tokens:
+        start, end = pos, pos + len(token.text)
+        parts.append(token.text)
+        tokens.append((start, end))
+        tag = token.tag
+        label = label_map.get(tag[2:].lower()) if len(tag) > 2 else None
+        if tag.startswith("B-") or (tag.startswith("I-") and (current is None or current[2] != label)):
+            current = [start, end, label]
+            entities.append(current)
+        elif tag.startswith("I-"):
+            current[1] = end
         else:
-            whitespace = " "
-        hyphen = rejoin_hyphens and text.endswith(HYPHEN_MARK) and token.end_of_line
-        if hyphen:
-            text = text[: -len(HYPHEN_MARK)]
-        if join_next and words:
-            word = words[-1]
-            word.text += text
-            if word.tag == "O" and token.tag != "O":
-                word.tag = "B-" + token.tag[2:]
-            word.whitespace = whitespace
-            word.sent_end = token.end_of_sentence
-        elif text:
-            words.append(_Word(text, token.tag, whitespace, token.end_of_sentence, token.link))
-        join_next = hyphen
-    return words
-
-
-def _entity_type(tag: str, label_map: Mapping[str, str]) -> Optional[str]:
-    if tag in ("O", "_", "") or len(tag) < 3:
-        return None
-    return label_map.get(tag[2:].lower())
+            current = None
+        whitespace = "\n" if token.end_of_line else ("" if token.no_space_after else " ")
+        parts.append(whitespace)
+        pos = end + len(whitespace)
+    return PrintedText("".join(parts), tokens, [(s, e, label) for s, e, label in entities])
 
 
 def document_to_doc(
     vocab: Vocab,
     document: NerDocument,
     label_map: Mapping[str, str] = DEFAULT_LABEL_MAP,
-    rejoin_hyphens: bool = True,
     unannotated: Sequence[str] = (),
-    glued_line_ends: bool = False,
+    complete: Sequence[str] = (),
 ) -> Doc:
-    """A Doc with the document's text, sentence starts and coarse entities as ``doc.ents``.
+    """A Doc of the document's printed text (`printed_text`), its sentences and entities.
 
+    The Doc's tokens are the file's tokens, with each line break a token of its own (as spaCy's
+    tokenizer makes them); training aligns them with the pipeline's own tokenizer.
     vocab: the vocab of the pipeline to train.
     document: a document from `read_hipe2022`.
-    label_map: lower-cased coarse type → entity label; unmapped types are dropped (set as O).
-    rejoin_hyphens: rejoin words hyphenated across a line end (``¬``).
+    label_map: lower-cased coarse type → entity label; unmapped types are outside (O).
     unannotated: entity types the document's dataset does not mark; capitalised tokens outside
-        its entities are then set as missing (neither entity nor O), so training and spaCy's
+        its entities are then set as missing (neither entity nor O), so training and the
         scorer ignore them.
-    glued_line_ends: read NoSpaceAfter between words as a line end (see DEFAULT_GLUED_LINE_ENDS).
+    complete: entity labels the dataset marks completely although it leaves others unmarked
+        (topres19th: places); each missing capitalised token, and each run of them, is then
+        known not to be an entity of these labels (``doc.spans["incorrect_spans"]``).
     RETURNS: the Doc; ``doc.user_data["hipe2022"]`` holds document_id, language, dataset, path.
     """
-    words = _words(document.tokens, rejoin_hyphens, glued_line_ends)
-    out_words: List[str] = []
+    printed = printed_text(document, label_map)
+    words: List[str] = []
     spaces: List[bool] = []
-    sent_starts: List[Optional[bool]] = []
-    tags: List[Optional[str]] = []  # entity type per output token (None: outside)
-    begins: List[bool] = []
-    links: List[str] = []
+    sent_starts: List[bool] = []
     new_sentence = True
-    for i, word in enumerate(words):
-        etype = _entity_type(word.tag, label_map)
-        out_words.append(word.text)
-        spaces.append(word.whitespace == " ")
-        sent_starts.append(True if new_sentence else False)
-        tags.append(etype)
-        begins.append(word.tag.startswith("B-"))
-        links.append(word.link)
-        new_sentence = word.sent_end
-        if word.whitespace == "\n":
-            # A newline token, as spaCy's tokenizer makes of raw text; inside an entity when
-            # both neighbours are in the same entity.
-            nxt = words[i + 1] if i + 1 < len(words) else None
-            inside = (
-                etype is not None
-                and nxt is not None
-                and nxt.tag.startswith("I-")
-                and _entity_type(nxt.tag, label_map) == etype
-            )
-            out_words.append("\n")
+    for token, (start, end) in zip(document.tokens, printed.tokens):
+        if start == end:  # an empty token adds no text
+            continue
+        words.append(token.text)
+        spaces.append(not token.end_of_line and not token.no_space_after)
+        sent_starts.append(new_sentence)
+        new_sentence = token.end_of_sentence
+        if token.end_of_line:
+            words.append("\n")
             spaces.append(False)
             sent_starts.append(False)
-            tags.append(etype if inside else None)
-            begins.append(False)
-            links.append(word.link)
-    while out_words and out_words[-1] == "\n":
-        for column in (out_words, spaces, sent_starts, tags, begins, links):
-            column.pop()
-    if spaces:
-        spaces[-1] = False
-    doc = Doc(vocab, words=out_words, spaces=spaces, sent_starts=sent_starts)
-    ents = _spans(doc, tags, begins, links)
+    doc = Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts)
+    links = {start: token.link for token, (start, _) in zip(document.tokens, printed.tokens)}
+    ents = []
+    for start, end, label in printed.entities:
+        if label is not None and end > start:
+            qid = links.get(start, "_")
+            ents.append(doc.char_span(start, end, label=label, kb_id=qid if qid.startswith("Q") else ""))
     missing = _unmarked_names(doc, ents) if unannotated else []
     doc.set_ents(ents, missing=missing)
+    if missing and complete:
+        doc.spans[NEGATIVE_SPANS_KEY] = _negative_spans(doc, missing, complete)
     doc.user_data[USER_DATA_KEY] = {
         "document_id": document.document_id,
         "language": document.language,
@@ -277,29 +247,6 @@ def document_to_doc(
         "n_tagged": sum(t.tag not in ("O", "_", "") for t in document.tokens),
     }
     return doc
-
-
-def _spans(doc: Doc, tags: List[Optional[str]], begins: List[bool], links: List[str]) -> List[Span]:
-    """Entity spans from per-token types; an I- tag after another type starts a new span.
-
-    A span's ``kb_id_`` is the Wikidata QID of its first token (NEL-LIT), when it has one.
-    """
-    spans: List[Span] = []
-    start: Optional[int] = None
-    n = len(tags)
-    for i, tag in enumerate(tags + [None]):
-        ends_here = i == n or tag != tags[start or 0] or begins[i]
-        if start is not None and ends_here:
-            end = i
-            while end > start and doc[end - 1].is_space:
-                end -= 1
-            if end > start:
-                qid = links[start] if links[start].startswith("Q") else ""
-                spans.append(Span(doc, start, end, label=tags[start], kb_id=qid))
-            start = None
-        if start is None and tag is not None and not doc[i].is_space:
-            start = i
-    return spans
 
 
 def _unmarked_names(doc: Doc, ents: List[Span]) -> List[Span]:
@@ -312,6 +259,21 @@ def _unmarked_names(doc: Doc, ents: List[Span]) -> List[Span]:
     ]
 
 
+def _negative_spans(doc: Doc, missing: List[Span], labels: Sequence[str]) -> List[Span]:
+    """Each missing token and each run of adjacent missing tokens, once per label in `labels`."""
+    runs: List[List[int]] = []
+    for span in missing:
+        if runs and runs[-1][1] == span.start:
+            runs[-1][1] = span.end
+        else:
+            runs.append([span.start, span.end])
+    spans = []
+    for start, end in runs:
+        pieces = [(i, i + 1) for i in range(start, end)] + ([(start, end)] if end - start > 1 else [])
+        spans.extend(Span(doc, s, e, label=label) for s, e in pieces for label in labels)
+    return spans
+
+
 def is_unannotated(doc: Doc, min_tokens: int = UNANNOTATED_MIN_TOKENS) -> bool:
     """Whether a Doc from `document_to_doc` is a long document without any entity tag."""
     meta = doc.user_data.get(USER_DATA_KEY, {})
@@ -319,21 +281,38 @@ def is_unannotated(doc: Doc, min_tokens: int = UNANNOTATED_MIN_TOKENS) -> bool:
     return meta.get("n_tagged", 1) == 0 and n_words >= min_tokens
 
 
-def read_docs(
+def read_hipe2022_docs(
     paths: Iterable[Path],
     vocab: Vocab,
     label_map: Mapping[str, str] = DEFAULT_LABEL_MAP,
-    rejoin_hyphens: bool = True,
     unannotated: Mapping[str, Sequence[str]] = DEFAULT_UNANNOTATED,
-    glued_line_ends: Sequence[str] = DEFAULT_GLUED_LINE_ENDS,
 ) -> Iterator[Doc]:
-    """Docs of every document in the given HIPE-2022 TSV files, in file order.
+    """Docs of every document in the given HIPE-2022 TSV files, in file order (`document_to_doc`).
 
-    unannotated: dataset name → entity types it does not mark (see `document_to_doc`).
-    glued_line_ends: datasets whose NoSpaceAfter between words marks a line end.
+    unannotated: dataset name → entity types it does not mark (the others it marks completely).
     """
+    labels = sorted(set(label_map.values()))
     for path in paths:
         for document in read_hipe2022(Path(path)):
             missing = tuple(unannotated.get(document.dataset, ()))
-            glued = document.dataset in glued_line_ends
-            yield document_to_doc(vocab, document, label_map, rejoin_hyphens, missing, glued)
+            complete = tuple(label for label in labels if label not in missing) if missing else ()
+            yield document_to_doc(vocab, document, label_map, missing, complete)
+
+
+def document_blocks(path: Path) -> Tuple[List[str], List[Tuple[str, List[str]]]]:
+    """The lines of a HIPE-2022 TSV file: those before the first document, then each document's.
+
+    RETURNS: (header lines, [(document id, lines)]), lines with their line ends, so that a
+        subset of documents can be written back exactly as they were.
+    """
+    header: List[str] = []
+    blocks: List[Tuple[str, List[str]]] = []
+    with Path(path).open(encoding="utf8", newline="") as file_:
+        for line in file_:
+            if line.startswith(DOCUMENT_ID_LINE):
+                blocks.append((line.split("=", 1)[1].strip(), [line]))
+            elif blocks:
+                blocks[-1][1].append(line)
+            else:
+                header.append(line)
+    return header, blocks

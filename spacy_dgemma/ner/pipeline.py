@@ -1,16 +1,19 @@
 """Putting the recogniser into a relations pipeline, and reading raw-text or HIPE inputs for it."""
+import copy
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Union
+from typing import Iterable, Iterator, Optional, Union
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from spacy_dgemma.errors import Errors, InputError
+
 RELATIONS_FACTORY = "dgemma_relations"
 NER_NAME = "ner"
 
 
-def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_NAME) -> Language:
+def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_NAME, tokenizer: bool = True) -> Language:
     """Source the trained recogniser of `ner_model` into `nlp`, before its relation component:
     its ``ner`` and every component after it (``dgemma_propagate_entities``; in an ensemble
     from `dgemma ner ensemble`, the other members and their vote).
@@ -20,13 +23,18 @@ def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_N
     nlp: the pipeline (changed in place and returned).
     ner_model: a pipeline with an ``ner`` component (e.g. ``training/ner/ensemble``).
     name: the name of the first ``ner`` component in `nlp`.
+    tokenizer: also take the recogniser's tokenizer (`use_tokenizer_of`), so that raw text is
+        tokenized as the recogniser was trained (OCR forms, words run together).
+    RAISES: InputError (E235) if `nlp` already has a component `name`; see `standalone_recogniser`.
     """
     if name in nlp.pipe_names:
-        raise ValueError(f"The pipeline already has a component {name!r}; leave out the extra recogniser (--ner)")
+        raise InputError.of("E235", str(ner_model), name=name)
     source = standalone_recogniser(ner_model)
     relations = [n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == RELATIONS_FACTORY]
     position = {"before": relations[0]} if relations else {}
     share_vectors(nlp, source)
+    if tokenizer:
+        use_tokenizer_of(nlp, source)
     nlp.add_pipe("ner", name=name, source=source, **position)
     # The components after the NER that work on its entities come along (a standalone tok2vec does not).
     for after in source.pipe_names[source.pipe_names.index("ner") + 1 :]:
@@ -38,11 +46,14 @@ def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_N
 def standalone_recogniser(ner_model: Union[str, Path]) -> Language:
     """`ner_model` loaded, with every shared tok2vec copied into the components listening to it.
 
-    RAISES: ValueError if it has no ``ner`` component; OSError if it cannot be loaded.
+    RAISES: InputError (E244) if it cannot be loaded, (E236) if it has no ``ner`` component.
     """
-    source = spacy.load(ner_model)
+    try:
+        source = spacy.load(ner_model)
+    except (OSError, ValueError) as err:
+        raise InputError.of("E244", str(ner_model), detail=str(err).splitlines()[0]) from err
     if "ner" not in source.pipe_names:
-        raise ValueError(f"{ner_model}: no 'ner' component (its pipes: {', '.join(source.pipe_names)}); train one with training/ner.cfg")
+        raise InputError.of("E236", str(ner_model), model=str(ner_model), pipes=", ".join(source.pipe_names) or "none")
     for tok2vec in [n for n in source.pipe_names if source.get_pipe_meta(n).factory == "tok2vec"]:
         listening = list(getattr(source.get_pipe(tok2vec), "listening_components", []))
         for component in listening:
@@ -50,16 +61,22 @@ def standalone_recogniser(ner_model: Union[str, Path]) -> Language:
     return source
 
 
+def use_tokenizer_of(nlp: Language, source: Language) -> None:
+    """Give `nlp` the tokenizer of `source` (object and config, so that it is saved and reloaded)."""
+    nlp.tokenizer = source.tokenizer
+    nlp.config["nlp"]["tokenizer"] = copy.deepcopy(dict(source.config["nlp"]["tokenizer"]))
+
+
 def share_vectors(nlp: Language, source: Language) -> None:
     """Give `nlp` the static vectors of `source` (the recogniser's name-list features), which
     sourcing a component does not copy.
 
-    RAISES: ValueError if `nlp` has other vectors of its own.
+    RAISES: InputError (E237) if `nlp` has other vectors of its own.
     """
     if not len(source.vocab.vectors) or source.vocab.vectors is nlp.vocab.vectors:
         return
     if len(nlp.vocab.vectors) and nlp.vocab.vectors.to_bytes() != source.vocab.vectors.to_bytes():
-        raise ValueError("the pipeline has static vectors of its own, and the recogniser needs its gazetteer vectors")
+        raise InputError.of("E237", "--ner")
     nlp.vocab.vectors = source.vocab.vectors
 
 
@@ -67,7 +84,7 @@ def read_inputs(paths: Iterable[Union[str, Path]], nlp: Language) -> Iterator[Do
     """Docs to annotate: HIPE-2026 records from ``.jsonl`` files, one Doc per ``.txt`` file.
 
     A raw-text Doc records its file name in ``doc.user_data["source"]``.
-    RAISES: ValueError for another suffix.
+    RAISES: InputError (E238) for another suffix.
     """
     from spacy_dgemma.hipe.read import DocMaker, iter_records, record_to_doc
 
@@ -82,12 +99,7 @@ def read_inputs(paths: Iterable[Union[str, Path]], nlp: Language) -> Iterator[Do
             doc.user_data["source"] = path.name
             yield doc
         else:
-            raise ValueError(f"{path}: unsupported input {path.suffix!r}; give HIPE-2026 .jsonl or plain .txt files")
-
-
-def annotate(nlp: Language, docs: Iterable[Doc], batch_size: int = 16) -> List[Doc]:
-    """Run the pipeline over already-made Docs."""
-    return list(nlp.pipe(docs, batch_size=batch_size))
+            raise InputError.of("E238", str(path), suffix=path.suffix)
 
 
 def set_grouper(nlp: Language, grouper: str = "spacy_dgemma.group_mentions.v1", max_pairs: Optional[int] = None) -> None:
@@ -96,10 +108,14 @@ def set_grouper(nlp: Language, grouper: str = "spacy_dgemma.group_mentions.v1", 
     Replaces the component's candidate-pair function in memory (the saved config is not
     changed; for a package, set ``[components.dgemma_relations.candidates.grouper]``).
     max_pairs: cap on pairs per document (default: the component's configured cap).
+    RAISES: ValueError (E021) if `nlp` has no relation component.
     """
     from spacy.util import registry
 
-    name = next(n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == RELATIONS_FACTORY)
+    names = [n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == RELATIONS_FACTORY]
+    if not names:
+        raise ValueError(Errors.E021.format(model=nlp.meta.get("name", "nlp"), pipes=", ".join(nlp.pipe_names) or "none"))
+    name = names[0]
     # The component's own settings (cap, entity labels) are kept; only the grouper (and the cap, if given) change.
     settings = {k: v for k, v in nlp.config["components"][name].get("candidates", {}).items() if k not in ("@misc", "grouper")}
     if max_pairs is not None:

@@ -1,18 +1,18 @@
-"""The HIPE-2022 TSV reader and converter: text, hyphenation, newlines, sentences, entities, split."""
+"""The HIPE-2022 TSV reader and converter: printed text, line ends, hyphenation, sentences, entities, split."""
+import importlib.util
 from pathlib import Path
 
 import pytest
 import spacy
 from spacy.tokens import DocBin
-from spacy.training import Example
-from spacy.util import registry
 
-from spacy_dgemma.ner.convert import convert_hipe2022, is_heldout
-from spacy_dgemma.ner.evaluate import evaluate_ner
-from spacy_dgemma.ner.hipe2022 import Hipe2022FormatError, read_docs, read_hipe2022
+from spacy_dgemma.errors import InputError
+from spacy_dgemma.ner.convert import HELDOUT_DEV_DIR, convert_hipe2022, is_heldout
+from spacy_dgemma.ner.hipe2022 import printed_text, read_hipe2022, read_hipe2022_docs
 
 HEADER = "TOKEN\tNE-COARSE-LIT\tNE-COARSE-METO\tNE-FINE-LIT\tNE-FINE-METO\tNE-FINE-COMP\tNE-NESTED\tNEL-LIT\tNEL-METO\tMISC"
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "hipe2022-ner"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+HARNESS = SHARED / "tools" / "ner_eval.py"
 
 
 def _row(token: str, tag: str = "O", misc: str = "_", link: str = "_") -> str:
@@ -51,7 +51,7 @@ def tsv(tmp_path):
     ]
     rows2 = [_row("Mr"), _row("Smith"), _row("left"), _row("London", "B-LOC"), _row("Bridge", "B-BUILDING")]
     lines = [HEADER, *_doc_lines("doc-1", rows), *_doc_lines("doc-2", rows2, "topres19th", "en")]
-    path = tmp_path / "HIPE-2022-test-sample.tsv"
+    path = tmp_path / "HIPE-2022-v2.1-sample-dev-fr.tsv"
     path.write_text("\n".join(lines) + "\n", encoding="utf8")
     return path
 
@@ -63,46 +63,60 @@ def test_read_documents_and_metadata(tsv):
     assert docs[0].tokens[0].no_space_after and docs[0].tokens[1].end_of_line
 
 
-def test_doc_text_hyphenation_newlines_and_entities(tsv):
+def test_doc_has_the_printed_text_with_its_hyphenation_line_ends_and_entities(tsv):
     nlp = spacy.blank("xx")
-    doc = next(read_docs([tsv], nlp.vocab))
-    assert doc.text == "M.\nPoincaré est à Paris. La Banque de France\nfermera."
-    assert [(e.text, e.label_) for e in doc.ents] == [("M.\nPoincaré", "pers"), ("Paris", "loc"), ("Banque de France", "org")]
+    doc = next(read_hipe2022_docs([tsv], nlp.vocab))
+    assert doc.text == "M.\nPoin¬\ncaré est à Paris. La Banque de France\nferme¬\nra. "
+    assert doc.text == printed_text(next(read_hipe2022(tsv))).text
+    assert [(e.text, e.label_) for e in doc.ents] == [("M.\nPoin¬\ncaré", "pers"), ("Paris", "loc"), ("Banque de France", "org")]
     assert [e.kb_id_ for e in doc.ents] == ["Q1", "", ""]
-    assert [s.text for s in doc.sents] == ["M.\nPoincaré est à Paris.", "La Banque de France\nfermera."]
+    assert [s.text for s in doc.sents] == ["M.\nPoin¬\ncaré est à Paris.", "La Banque de France\nferme¬\nra."]
     assert doc.user_data["hipe2022"]["document_id"] == "doc-1"
-    # Newlines are tokens of their own, as spaCy's tokenizer makes them from raw text.
-    assert [t.text for t in doc].count("\n") == [t.text for t in nlp(doc.text)].count("\n") == 2
+    # Line breaks are tokens of their own, as spaCy's tokenizer makes them from raw text.
+    assert [t.text for t in doc].count("\n") == 4
+
+
+def test_printed_text_spans_follow_the_tags():
+    from spacy_dgemma.ner.hipe2022 import NerDocument, NerToken
+
+    tokens = [NerToken("Herr", "B-pers"), NerToken("Lutz", "I-pers"), NerToken("in", "O"), NerToken("Bern", "I-loc"),
+              NerToken("Wien", "B-loc", ("NoSpaceAfter",)), NerToken("Messe", "I-prod")]
+    printed = printed_text(NerDocument("d", tokens=tokens))
+    assert printed.text == "Herr Lutz in Bern WienMesse "
+    # An I- tag after another type starts a new entity; types the map lacks are kept as None.
+    assert [(printed.text[s:e], label) for s, e, label in printed.entities] == [
+        ("Herr Lutz", "pers"), ("Bern", "loc"), ("Wien", "loc"), ("Messe", None)
+    ]
 
 
 def test_upper_case_types_are_mapped_and_unannotated_types_missing(tsv):
     nlp = spacy.blank("xx")
-    doc = list(read_docs([tsv], nlp.vocab))[1]
+    doc = list(read_hipe2022_docs([tsv], nlp.vocab))[1]
     assert [(e.text, e.label_) for e in doc.ents] == [("London", "loc"), ("Bridge", "loc")]
     # topres19th marks no persons: capitalised tokens outside places are unknown, not O.
     assert [t.ent_iob_ for t in doc] == ["", "", "O", "B", "B"]
 
 
-def test_rejoin_can_be_switched_off(tsv):
-    doc = next(read_docs([tsv], spacy.blank("xx").vocab, rejoin_hyphens=False))
-    assert "Poin¬" in doc.text.replace("\n", "") or "¬" in doc.text
-
-
 def test_bad_line_names_file_and_line(tmp_path):
     path = tmp_path / "bad.tsv"
     path.write_text(HEADER + "\n# hipe2022:document_id = d\nword\tO\n", encoding="utf8")
-    with pytest.raises(Hipe2022FormatError, match=r"bad.tsv:3: 2 columns"):
+    with pytest.raises(InputError, match=r"bad.tsv:3: \[E231\] 2 columns where the header has 10"):
+        list(read_hipe2022(path))
+    path.write_text("word\tO\n", encoding="utf8")
+    with pytest.raises(InputError, match=r"bad.tsv:1: \[E230\]"):
         list(read_hipe2022(path))
 
 
-def test_heldout_split_is_stable():
+def test_heldout_split_is_stable_and_uses_the_shared_helper():
+    from spacy_dgemma.util import stable_fraction
+
     ids = [f"doc-{i}" for i in range(400)]
     held = [i for i in ids if is_heldout(i, 0.25)]
-    assert held == [i for i in ids if is_heldout(i, 0.25)]
+    assert held == [i for i in ids if stable_fraction(i) < 0.25]
     assert 60 < len(held) < 140
 
 
-def test_convert_writes_docbins(tsv, tmp_path):
+def test_convert_writes_docbins_and_the_held_out_dev_documents_as_tsv(tsv, tmp_path):
     out = tmp_path / "out"
     stats = convert_hipe2022([tsv], out, heldout_fraction=0.0)
     assert stats["train"]["fr docs"] == 1 and stats["train"]["en loc"] == 2
@@ -110,29 +124,31 @@ def test_convert_writes_docbins(tsv, tmp_path):
     docs = list(DocBin().from_disk(out / "train.spacy").get_docs(nlp.vocab))
     assert len(docs) == 2 and docs[0].user_data["hipe2022"]["language"] == "fr"
     assert len(list(DocBin().from_disk(out / "train-en.spacy").get_docs(nlp.vocab))) == 1
-    assert (out / "heldout.tsv").exists()
+    assert (out / "heldout.tsv").exists() and not list((out / HELDOUT_DEV_DIR).iterdir())
+    # Held out: the header and the document's lines exactly as in the file.
+    convert_hipe2022([tsv], out, heldout_fraction=0.0, hold_out_ids={"doc-2"})
+    written = (out / HELDOUT_DEV_DIR / tsv.name).read_text(encoding="utf8")
+    original = tsv.read_text(encoding="utf8")
+    assert written == HEADER + "\n" + original[original.index("# hipe2022:document_id = doc-2"):]
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="../shared/hipe2022-ner is not beside the repo")
-def test_shared_file_reads_cleanly():
-    path = SHARED / "HIPE-2022-v2.1-newseye-dev-fr.tsv"
-    docs = list(read_docs([path], spacy.blank("xx").vocab))
-    assert len(docs) == 34
-    assert all("¬" not in d.text for d in docs)
-    labels = {e.label_ for d in docs for e in d.ents}
-    assert labels == {"pers", "loc", "org"}
+@pytest.mark.skipif(not HARNESS.exists(), reason="../shared is not beside the repo")
+def test_shared_files_read_as_the_reference_harness_rebuilds_them():
+    spec = importlib.util.spec_from_file_location("ner_eval", HARNESS)
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    from spacy_dgemma.ner.evaluate import gold_entities
 
-
-def test_newseye_glued_line_ends_become_newlines(tmp_path):
-    rows = [_row("gestern", "O", "NoSpaceAfter"), _row("vor"), _row("Jahrgang", "O", "NoSpaceAfter"),
-            _row(".", "O", "NoSpaceAfter"), _row("Samstag", "B-PER", "NoSpaceAfter"), _row(","), _row("1", "O", "NoSpaceAfter"),
-            _row(".", "O", "NoSpaceAfter"), _row("000")]
-    path = tmp_path / "newseye.tsv"
-    path.write_text("\n".join([HEADER, *_doc_lines("n1", rows, "newseye", "de")]) + "\n", encoding="utf8")
-    doc = next(read_docs([path], spacy.blank("xx").vocab))
-    assert doc.text == "gestern\nvor Jahrgang.\nSamstag, 1.000"
-    other = next(read_docs([path], spacy.blank("xx").vocab, glued_line_ends=()))
-    assert other.text == "gesternvor Jahrgang.Samstag, 1.000"
+    for name in ("HIPE-2022-v2.1-newseye-dev-fr.tsv", "HIPE-2022-v2.1-hipe2020-dev-de.tsv"):
+        path = SHARED / "hipe2022-ner" / name
+        ours = list(read_hipe2022(path))
+        theirs = harness.read_docs(str(path))
+        assert len(ours) == len(theirs) > 0
+        for document, reference in zip(ours, theirs):
+            text, gold = harness.rebuild(reference)
+            assert gold_entities(document)[:2] == (text, gold)
+    docs = list(read_hipe2022_docs([SHARED / "hipe2022-ner" / "HIPE-2022-v2.1-newseye-dev-fr.tsv"], spacy.blank("xx").vocab))
+    assert len(docs) == 34 and {e.label_ for d in docs for e in d.ents} == {"pers", "loc", "org"}
 
 
 def test_long_documents_without_any_tag_are_left_out(tmp_path):
@@ -157,12 +173,12 @@ def test_long_documents_without_any_tag_are_left_out(tmp_path):
     assert kept["train"]["de docs"] == 1
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="../shared/hipe2022-ner is not beside the repo")
+@pytest.mark.skipif(not HARNESS.exists(), reason="../shared is not beside the repo")
 def test_shared_newseye_de_unannotated_pages_are_found():
     from spacy_dgemma.ner.hipe2022 import is_unannotated
 
-    path = SHARED / "HIPE-2022-v2.1-newseye-dev-de.tsv"
-    docs = list(read_docs([path], spacy.blank("xx").vocab))
+    path = SHARED / "hipe2022-ner" / "HIPE-2022-v2.1-newseye-dev-de.tsv"
+    docs = list(read_hipe2022_docs([path], spacy.blank("xx").vocab))
     empty = sorted(d.user_data["hipe2022"]["document_id"] for d in docs if is_unannotated(d))
     assert empty == ["dev_de_2", "dev_de_3", "dev_de_4", "dev_de_5", "dev_de_9"]
 
@@ -179,21 +195,21 @@ def test_convert_holds_out_given_document_ids(tsv, tmp_path):
     assert first_id in (tmp_path / "out" / "heldout.tsv").read_text(encoding="utf8")
 
 
-def test_only_persons_and_places_are_scored(tsv):
-    """An organisation, gold or predicted, is neither a hit nor a miss; a place predicted over
-    it is a false positive; the training scorer reports the same numbers."""
+def test_places_only_dataset_gives_negative_place_spans_that_survive_sentence_splitting(tsv, tmp_path):
+    from spacy_dgemma.ner.hipe2022 import NEGATIVE_SPANS_KEY
+    from spacy_dgemma.ner.reader import create_ner_corpus
+
     nlp = spacy.blank("xx")
-    gold = next(read_docs([tsv], nlp.vocab))
-    ruler = nlp.add_pipe("entity_ruler")
-    ruler.add_patterns([
-        {"label": "pers", "pattern": "M.\nPoincaré"},
-        {"label": "loc", "pattern": "Paris"},
-        {"label": "loc", "pattern": "Banque de France"},
-        {"label": "org", "pattern": "fermera"},
-    ])
-    scores = evaluate_ner(nlp, [gold])["all"]
-    assert scores["n_gold"] == 2 and scores["r"] == 1.0 and scores["p"] == pytest.approx(2 / 3)
-    assert "org_f" not in scores
-    scorer = registry.scorers.get("spacy_dgemma.ner_scorer.v1")()
-    trained = scorer([Example(nlp(gold.text), gold)])
-    assert trained["ents_p"] == pytest.approx(2 / 3) and set(trained["ents_per_type"]) == {"pers", "loc"}
+    doc = list(read_hipe2022_docs([tsv], nlp.vocab))[1]  # topres19th: "Mr Smith left London Bridge"
+    # "Mr" and "Smith" may be persons (missing), but they are no places, alone or together.
+    assert [(s.text, s.label_) for s in doc.spans[NEGATIVE_SPANS_KEY]] == [("Mr", "loc"), ("Smith", "loc"), ("Mr Smith", "loc")]
+    assert NEGATIVE_SPANS_KEY not in list(read_hipe2022_docs([tsv], nlp.vocab))[0].spans  # hipe2020 marks persons
+    rows = [_row("Mr"), _row("Smith"), _row("left"), _row("York", "B-LOC", "NoSpaceAfter"), _row(".", "O", "EndOfSentence"),
+            _row("Then"), _row("Lord"), _row("Nelson"), _row("came"), _row("to"), _row("Kent", "B-LOC", "NoSpaceAfter"), _row(".")]
+    path = tmp_path / "topres.tsv"
+    path.write_text("\n".join([HEADER, *_doc_lines("t2", rows, "topres19th", "en")]) + "\n", encoding="utf8")
+    convert_hipe2022([path], tmp_path / "out", heldout_fraction=0.0)
+    split = [eg.reference for eg in create_ner_corpus(tmp_path / "out" / "train.spacy", max_length=10)(nlp)]
+    assert [d.text for d in split] == ["Mr Smith left York. ", "Then Lord Nelson came to Kent. "]
+    assert [s.text for s in split[1].spans[NEGATIVE_SPANS_KEY]] == ["Then", "Lord", "Nelson", "Then Lord Nelson"]
+    assert [(e.text, e.label_) for e in split[1].ents] == [("Kent", "loc")]

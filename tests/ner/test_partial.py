@@ -110,7 +110,7 @@ def test_reader_adds_the_partial_docs_with_their_missing_tokens(tmp_path, nlp):
     assert _ents(partial.reference) == [("Mr. Smith", "pers"), ("Paris", "loc")]
     assert partial.reference[-2].text == "Jones" and partial.reference[-2].ent_iob == 0
     assert len(list(create_ner_corpus(corpus / "train.spacy")(nlp))) == 2
-    with pytest.raises(ValueError, match="ner convert --partial"):
+    with pytest.raises(ValueError, match="E246"):
         create_ner_corpus(corpus / "train.spacy", corpus / "nothing.spacy")
 
 
@@ -123,7 +123,7 @@ def test_convert_ner_cli_reads_partial_files(tmp_path, hipe_records):
     data = tmp_path / "silver-train-fr.jsonl"
     data.write_text(json.dumps(record) + "\n", encoding="utf8")
     tsv = _tsv(tmp_path / "tiny.tsv", n_docs=2)
-    result = CliRunner().invoke(app, ["ner", "convert", str(tsv), str(tmp_path / "out"), "--partial", str(data)])
+    result = CliRunner().invoke(app, ["ner", "convert", str(tsv), "--output", str(tmp_path / "out"), "--partial", str(data)])
     assert result.exit_code == 0, result.output
     assert "partial: fr docs 1" in result.output
     docs = list(DocBin(store_user_data=True).from_disk(tmp_path / "out" / "partial-train.spacy").get_docs(spacy.blank("xx").vocab))
@@ -138,7 +138,17 @@ def test_convert_ner_cli_names_a_bad_partial_file_and_line(tmp_path):
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"document_id": "x", "text": 3}\n', encoding="utf8")
-    result = CliRunner().invoke(app, ["ner", "convert", str(_tsv(tmp_path / "tiny.tsv", n_docs=1)), str(tmp_path / "out"), "--partial", str(bad)])
+    result = CliRunner().invoke(app, ["ner", "convert", str(_tsv(tmp_path / "tiny.tsv", n_docs=1)), "--output", str(tmp_path / "out"), "--partial", str(bad)])
     assert result.exit_code == 2
     assert f"{bad}:1:" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_reader_repeats_the_documents_of_a_language(tmp_path, nlp):
+    convert_hipe2022([_tsv(tmp_path / "tiny.tsv", n_docs=2)], tmp_path / "corpus", heldout_fraction=0.0)
+    train = tmp_path / "corpus" / "train.spacy"
+    once = list(create_ner_corpus(train)(nlp))
+    twice = list(create_ner_corpus(train, repeat={"fr": 2, "de": 5})(nlp))
+    assert len(once) == 2 and len(twice) == 4  # the tiny file is French
+    assert [eg.reference.text for eg in twice] == [once[0].reference.text] * 2 + [once[1].reference.text] * 2
+    assert twice[0] is not twice[1]

@@ -8,7 +8,7 @@ import spacy
 from spacy.cli.train import train
 
 from spacy_dgemma.ner.convert import convert_hipe2022
-from spacy_dgemma.ner.evaluate import evaluate_ner_files
+from spacy_dgemma.ner.evaluate import evaluate_raw_text
 from spacy_dgemma.ner.gazetteer import gazetteer_vectors
 from spacy_dgemma.ner.pipeline import add_recogniser, read_inputs
 
@@ -55,8 +55,8 @@ def test_tiny_ner_learns_and_scores(tiny_ner):
     nlp = spacy.load(tiny_ner)
     doc = nlp("Mr. Smith went to Paris.")
     assert [(e.text, e.label_) for e in doc.ents] == [("Mr. Smith", "pers"), ("Paris", "loc")]
-    scores = evaluate_ner_files(nlp, [tiny_ner.parents[1] / "corpus" / "train.spacy"])
-    assert scores["all"]["f"] > 0.9 and scores["fr"]["pers_f"] > 0.9 and "fr/test" in scores
+    scores = evaluate_raw_text(nlp, [tiny_ner.parents[1] / "tiny.tsv"])
+    assert scores["all"]["f"] > 0.9 and scores["fr"]["pers_f"] > 0.9 and list(scores["files"]) == ["tiny.tsv"]
 
 
 def test_raw_text_gets_entities_and_relations(tiny_ner, tmp_path):
@@ -147,21 +147,24 @@ def test_cli_convert_and_evaluate_ner(tiny_ner, tmp_path):
 
     runner = CliRunner()
     tsv = _tsv(tmp_path / "in.tsv", n_docs=2)
-    result = runner.invoke(app, ["ner", "convert", str(tsv), str(tmp_path / "out"), "--heldout-fraction", "0"])
+    result = runner.invoke(app, ["ner", "convert", str(tsv), "--output", str(tmp_path / "out"), "--heldout-fraction", "0"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "train.spacy").exists()
-    result = runner.invoke(app, ["ner", "evaluate", str(tiny_ner), str(tmp_path / "out" / "train.spacy")])
+    scores = tmp_path / "metrics" / "scores.json"
+    result = runner.invoke(app, ["ner", "evaluate", str(tiny_ner), str(tsv), "--output", str(scores)])
     assert result.exit_code == 0, result.output
-    assert "fr/test" in result.output and "1.000" in result.output
-    bad = runner.invoke(app, ["ner", "convert", str(tmp_path / "nothing"), str(tmp_path / "o2")])
-    assert bad.exit_code == 2
+    assert "in.tsv" in result.output and "1.000" in result.output
+    written = json.loads(scores.read_text(encoding="utf8"))
+    assert written["fr"]["f"] == written["mean_f"] == 1.0 and written["files"]["in.tsv"]["n_gold"] == 12
+    bad = runner.invoke(app, ["ner", "convert", str(tmp_path / "nothing"), "--output", str(tmp_path / "o2")])
+    assert bad.exit_code == 2 and "E233" in bad.output
 
 
 def test_second_recogniser_is_refused(tiny_ner):
     nlp = spacy.blank("xx")
     nlp.add_pipe("dgemma_relations")
     add_recogniser(nlp, tiny_ner)
-    with pytest.raises(ValueError, match="already has a component 'ner'"):
+    with pytest.raises(ValueError, match=r"\[E235\] the pipeline already has a component 'ner'"):
         add_recogniser(nlp, tiny_ner)
 
 
@@ -199,7 +202,7 @@ def test_ensemble_members_must_share_their_vectors(tiny_ner, tmp_path):
     other = spacy.load(tiny_ner)
     other.vocab.vectors = gazetteer_vectors({"Rome": {"city"}})
     other.to_disk(tmp_path / "other")
-    with pytest.raises(ValueError, match="static vectors differ"):
+    with pytest.raises(ValueError, match="E240"):
         build_ensemble([tiny_ner, tmp_path / "other"], tmp_path / "ensemble")
 
 
@@ -207,7 +210,30 @@ def test_ensemble_command_names_a_missing_model(tmp_path):
     import subprocess
     import sys
 
-    run = subprocess.run([sys.executable, "-m", "spacy_dgemma", "ner", "ensemble", str(tmp_path / "out"), str(tmp_path / "nope")],
+    run = subprocess.run([sys.executable, "-m", "spacy_dgemma", "ner", "ensemble", str(tmp_path / "nope"), "--output", str(tmp_path / "out")],
                          capture_output=True, text=True)
-    assert run.returncode == 2 and "nope: not a trained pipeline" in " ".join((run.stdout + run.stderr).split())
+    assert run.returncode == 2 and "nope: [E243] not a trained pipeline" in " ".join((run.stdout + run.stderr).split())
     assert "Traceback" not in run.stderr
+
+
+def test_ensemble_refuses_a_folder_it_did_not_write(tiny_ner, tmp_path):
+    from spacy_dgemma.ner.ensemble import build_ensemble
+
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "chapter1.txt").write_text("years of work", encoding="utf8")
+    with pytest.raises(ValueError, match="E241"):
+        build_ensemble([tiny_ner], precious)
+    assert (precious / "chapter1.txt").read_text(encoding="utf8") == "years of work"
+    with pytest.raises(ValueError, match="E241"):  # another pipeline is not an ensemble either
+        build_ensemble([tiny_ner], tiny_ner)
+    assert (tiny_ner / "config.cfg").exists()
+    build_ensemble([tiny_ner], tmp_path / "new" / "ensemble")
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["ensemble"]  # no temporary folder left
+
+
+def test_trained_recogniser_finds_a_place_across_a_hyphenated_line_end(tiny_ner):
+    text = "Mr. Smith went to Pa¬\nris."
+    doc = spacy.load(tiny_ner)(text)
+    assert doc.text == text
+    assert [(text[e.start_char : e.end_char], e.label_) for e in doc.ents] == [("Mr. Smith", "pers"), ("Pa¬\nris", "loc")]
