@@ -14,6 +14,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import registry
 
 from spacy_dgemma.keys import PERSONS_KEY, PLACES_KEY
+from spacy_dgemma.text import OCR_OPTIONS, normalise
 
 DEFAULT_PERSON_LABELS = ("PER", "PERSON", "pers", "PERS")
 DEFAULT_PLACE_LABELS = ("LOC", "GPE", "loc", "FAC")
@@ -44,12 +45,18 @@ def _separators(keep: str) -> "re.Pattern[str]":
     return re.compile(r"[^\w" + re.escape(keep) + r"]+")
 
 
+def mention_text(span: Span) -> str:
+    """A mention's text as the reader means it: a word hyphenated at a line end joined, OCR forms
+    (long s, ligatures, soft hyphens) resolved ("Frank¬\\nreich" → "Frankreich"), for grouping."""
+    return normalise(span.text, **OCR_OPTIONS)[0]
+
+
 @registry.misc("spacy_dgemma.group_by_surface.v1")
 def make_group_by_surface() -> Grouper:
     """Group mentions that have the same normalised surface form."""
 
     def group_by_surface(doc: Doc, spans: List[Span], kind: str) -> List[str]:
-        return [f"{kind}:{normalise_surface(span.text) or span.text}" for span in spans]
+        return [f"{kind}:{normalise_surface(mention_text(span)) or span.text}" for span in spans]
 
     return group_by_surface
 

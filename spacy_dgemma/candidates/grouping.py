@@ -22,7 +22,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 
-from spacy_dgemma.candidates.entities import Grouper, normalise_surface
+from spacy_dgemma.candidates.entities import Grouper, mention_text, normalise_surface
 from spacy_dgemma.util import edit_distance
 
 ARTICLES = (
@@ -179,7 +179,7 @@ def make_group_mentions(
     strip = {"person": titles | arts, "place": prefixes | arts}
 
     def group_mentions(doc: Doc, spans: List[Span], kind: str) -> List[str]:
-        cores = [mention_core(span.text, strip.get(kind, arts)) for span in spans]
+        cores = [mention_core(mention_text(span), strip.get(kind, arts)) for span in spans]
         order = sorted(
             range(len(spans)),
             key=lambda i: (
@@ -197,7 +197,7 @@ def make_group_mentions(
                 entities.append(entity)
             entity.mention_starts.append(spans[i].start)
             assigned[i] = entity
-        return [f"{kind}:{assigned[i].id_core or normalise_surface(spans[i].text)}" for i in range(len(spans))]
+        return [f"{kind}:{assigned[i].id_core or normalise_surface(mention_text(spans[i]))}" for i in range(len(spans))]
 
     def _find(entities: List[_Entity], core: List[str], start: int, kind: str) -> Optional[_Entity]:
         if not core:

@@ -103,3 +103,12 @@ def test_grouping_scores_against_links():
     assert grouping_scores([doc], make_group_mentions())["f"] == 1.0
     surface = registry.misc.get("spacy_dgemma.group_by_surface.v1")()
     assert grouping_scores([doc], surface)["r"] == 0.0
+
+
+def test_a_name_hyphenated_at_a_line_end_is_grouped_with_its_one_line_form():
+    nlp = spacy.blank("de")
+    doc = nlp("Frank¬\nreich und Frankreich")
+    spans = [doc.char_span(0, 12), doc.char_span(17, 27)]
+    assert [s.text for s in spans] == ["Frank¬\nreich", "Frankreich"]
+    for grouper in (make_group_mentions(), registry.misc.get("spacy_dgemma.group_by_surface.v1")()):
+        assert grouper(doc, spans, "place") == ["place:frankreich", "place:frankreich"]
