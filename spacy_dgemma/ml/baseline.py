@@ -10,9 +10,12 @@ chosen by scoring variants on the train part of the project's split (``dgemma sp
 """
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
+from spacy.attrs import IS_PUNCT, IS_SPACE, ORTH
+from spacy.strings import get_string_id
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 from thinc.api import Model
@@ -103,13 +106,18 @@ def sentence_ids(doc: Doc) -> numpy.ndarray:
         for i, sent in enumerate(doc.sents):
             ids[sent.start : sent.end] = i
         return ids
-    ends = numpy.asarray([tok.text in (".", "!", "?", ";") for tok in doc], dtype="i")
+    ends = numpy.isin(doc.to_array(ORTH), _SENTENCE_END_IDS).astype("i")
     return numpy.concatenate([[0], numpy.cumsum(ends)[:-1]]).astype("i") if len(doc) else ends
+
+
+# String ids (hashes) of the tokens that end a sentence when the Doc has no sentences.
+_SENTENCE_END_IDS = numpy.asarray([get_string_id(text) for text in (".", "!", "?", ";")], dtype="uint64")
 
 
 def _word_positions(doc: Doc) -> numpy.ndarray:
     """Number of words (tokens that are not space or punctuation) before each token, and in all."""
-    words = numpy.asarray([not (tok.is_space or tok.is_punct) for tok in doc], dtype="i")
+    flags = doc.to_array([IS_SPACE, IS_PUNCT]).reshape(len(doc), 2)
+    words = (flags.sum(axis=1) == 0).astype("i")
     return numpy.concatenate([[0], numpy.cumsum(words)]).astype("i")
 
 
@@ -147,11 +155,17 @@ def _find_cues(window: str, cues: Sequence[str]) -> List[str]:
     """The words of `window` (normalised text) that start with one of the cue stems."""
     found = []
     for cue in cues:
-        ending = r"(?!\S)" if cue.endswith(" ") else r"\S*"
-        match = re.search(r"(?<!\S)" + re.escape(cue.strip()) + ending, window)
+        match = _cue_pattern(cue).search(window)
         if match:
             found.append(match.group(0).rstrip(".-'’"))
     return found
+
+
+@lru_cache(maxsize=None)
+def _cue_pattern(cue: str) -> "re.Pattern[str]":
+    """A word starting with the cue stem (the whole word when the cue ends with a space)."""
+    ending = r"(?!\S)" if cue.endswith(" ") else r"\S*"
+    return re.compile(r"(?<!\S)" + re.escape(cue.strip()) + ending)
 
 
 def _lang(doc: Doc) -> str:
