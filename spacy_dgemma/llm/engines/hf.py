@@ -1,7 +1,7 @@
 """The ``hf`` engine: a Hugging Face causal LM in this process, with the document-prefix KV cache."""
 from typing import Iterator, Optional, Sequence, Tuple
 
-from spacy_dgemma.llm.engines import Engine, EngineOptions, GenerationSettings, PromptGroup, model_identity
+from spacy_dgemma.llm.engines import Engine, EngineOptions, GenerationSettings, PromptGroup
 from spacy_dgemma.llm.generate import Generation, PrefixCachedGenerator
 
 
@@ -24,17 +24,12 @@ class HFEngine(Engine):
         self.cache_prefix = cache_prefix
 
     @classmethod
-    def load(cls, options: EngineOptions, settings: GenerationSettings, tokenizer=None,
-             identity: Optional[str] = None) -> "HFEngine":
-        """Load the weights (and adapter) that `options` name (`tokenizer` / `identity`: already known)."""
-        from spacy_dgemma.llm.engines import load_engine_tokenizer
+    def load(cls, options: EngineOptions, settings: GenerationSettings, tokenizer, identity: str) -> "HFEngine":
+        """Load the weights (and adapter) that `options` name (`tokenizer` / `identity`: from `open_engine`)."""
         from spacy_dgemma.llm.loading import load_model
 
-        tokenizer = tokenizer if tokenizer is not None else load_engine_tokenizer(options)
         model = load_model(options.model, dtype=options.dtype, device=options.device, load_in_4bit=options.load_in_4bit,
                            adapter=options.adapter, attn_implementation=options.attn_implementation)
-        if identity is None:
-            identity = model_identity(options.model, options.revision, options.adapter)
         return cls(model, tokenizer, settings, batch_size=options.batch_size, cache_prefix=options.cache_prefix,
                    identity=identity)
 

@@ -29,8 +29,6 @@ from spacy_dgemma.llm.engines import (
     EngineOptions,
     GenerationSettings,
     PromptGroup,
-    load_engine_tokenizer,
-    model_identity,
 )
 from spacy_dgemma.llm.generate import Generation, stop_token_ids
 
@@ -81,11 +79,10 @@ class ServerEngine(Engine):
         self.server = None  # a LocalVLLMServer this engine stops when it closes (vllm_local.py)
 
     @classmethod
-    def connect(cls, options: EngineOptions, settings: GenerationSettings, tokenizer=None, identity: Optional[str] = None,
+    def connect(cls, options: EngineOptions, settings: GenerationSettings, tokenizer, identity: str,
                 vllm: bool = True) -> "ServerEngine":
-        """Connect to ``options.server_url`` and find the served model (see ``EngineOptions``)."""
-        tokenizer = tokenizer if tokenizer is not None else load_engine_tokenizer(options)
-        identity = identity if identity is not None else model_identity(options.model, options.revision)
+        """Connect to ``options.server_url`` and find the served model (see ``EngineOptions``;
+        `tokenizer` / `identity`: from `open_engine`)."""
         engine = cls(options.server_url, options.served_model_name or options.model, tokenizer, settings, vllm=vllm,
                      max_in_flight=options.max_in_flight, timeout=options.timeout, retries=options.retries,
                      identity=identity)

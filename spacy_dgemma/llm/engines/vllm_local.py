@@ -30,8 +30,6 @@ from spacy_dgemma.llm.engines import (
     EngineOptions,
     GenerationSettings,
     PromptGroup,
-    load_engine_tokenizer,
-    model_identity,
 )
 from spacy_dgemma.llm.generate import Generation, stop_token_ids
 
@@ -162,8 +160,7 @@ class LocalVLLMServer:
         self.stop()
 
 
-def start_server_engine(options: EngineOptions, settings: GenerationSettings, tokenizer=None,
-                        identity: Optional[str] = None) -> Engine:
+def start_server_engine(options: EngineOptions, settings: GenerationSettings, tokenizer, identity: str) -> Engine:
     """A ``vllm serve`` of ``options.model`` started here, and the engine talking to it (closing the
     engine stops the server)."""
     from spacy_dgemma.llm.engines.openai import ServerEngine
@@ -200,9 +197,8 @@ class VLLMEngine(Engine):
         self.stop_ids = stop_token_ids(None, tokenizer)
 
     @classmethod
-    def load(cls, options: EngineOptions, settings: GenerationSettings, tokenizer=None,
-             identity: Optional[str] = None) -> "VLLMEngine":
-        """``vllm.LLM`` on ``options.model`` (prefix caching on)."""
+    def load(cls, options: EngineOptions, settings: GenerationSettings, tokenizer, identity: str) -> "VLLMEngine":
+        """``vllm.LLM`` on ``options.model`` (prefix caching on; `tokenizer` / `identity`: from `open_engine`)."""
         try:
             from vllm import LLM
         except ImportError as err:  # installed but broken (e.g. a torchvision built for another torch)
@@ -218,8 +214,6 @@ class VLLMEngine(Engine):
         if options.load_in_4bit:
             kwargs["quantization"] = "bitsandbytes"
         llm = LLM(**kwargs)
-        tokenizer = tokenizer if tokenizer is not None else load_engine_tokenizer(options)
-        identity = identity if identity is not None else model_identity(options.model, options.revision)
         return cls(llm, tokenizer, settings, identity=identity)
 
     def sampling_params(self, watch_ids: Sequence[int], settings: GenerationSettings):
