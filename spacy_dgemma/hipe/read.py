@@ -181,11 +181,16 @@ def nonblank_lines(file: Path) -> Iterator[Tuple[int, RawLine]]:
         raise InputError.of("E011", str(file), detail=err.strerror or type(err).__name__) from err
     with handle:
         for line, raw in iter_raw_lines(handle, str(file)):
-            if raw.strip(_BLANK[type(raw)]):
+            if not is_blank(raw):
                 yield line, raw
 
 
-def iter_raw_lines(handle: BinaryIO, name: str) -> Iterator[Tuple[int, RawLine]]:
+def is_blank(raw: RawLine) -> bool:
+    """Whether a raw line holds nothing but JSON whitespace (and form feeds / vertical tabs)."""
+    return not raw.strip(_BLANK[type(raw)])
+
+
+def iter_raw_lines(handle: BinaryIO, name: str, at_start: bool = True) -> Iterator[Tuple[int, RawLine]]:
     """(1-based line number, line without its end) of every line of a binary file.
 
     A line ends at LF, CRLF or a lone CR (a JSON line holds none of them raw). A file that
@@ -193,11 +198,12 @@ def iter_raw_lines(handle: BinaryIO, name: str) -> Iterator[Tuple[int, RawLine]]
     other lines come as bytes, checked as UTF-8 by the parser.
     handle: the file, opened for reading bytes.
     name: the file's name, for error messages.
+    at_start: whether `handle` is at the file's start (only there can a byte order mark be).
     Raises InputError (E011) on a read error, (E006) on a UTF-16/32 decoding error.
     """
     number = 0
     try:
-        for raw in _split_lines(_chunks(handle)):
+        for raw in _split_lines(_chunks(handle, at_start)):
             number += 1
             yield number, raw
     except OSError as err:
@@ -206,11 +212,12 @@ def iter_raw_lines(handle: BinaryIO, name: str) -> Iterator[Tuple[int, RawLine]]
         raise InputError.of("E006", name, number + 1, detail=f"{err.encoding}: {err.reason}") from err
 
 
-def _chunks(handle: BinaryIO) -> Iterator[Union[bytes, str]]:
-    """The file's content in chunks: bytes, or str for a file with a UTF-16/32 byte order mark."""
+def _chunks(handle: BinaryIO, at_start: bool = True) -> Iterator[Union[bytes, str]]:
+    """The file's content in chunks: bytes, or str for a file with a UTF-16/32 byte order mark
+    (looked for when `at_start`)."""
     first = handle.read(CHUNK_SIZE)
     rest = iter(lambda: handle.read(CHUNK_SIZE), b"")
-    for bom, encoding in _WIDE_BOMS:
+    for bom, encoding in _WIDE_BOMS if at_start else ():
         if first.startswith(bom):
             # surrogatepass: a lone surrogate is read, then refused by the parser with its place
             decoder = codecs.getincrementaldecoder(encoding)("surrogatepass")

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from spacy_dgemma.errors import InputError
-from spacy_dgemma.hipe.read import iter_raw_lines
+from spacy_dgemma.hipe.read import is_blank, iter_raw_lines
 
 HIPE = "hipe"
 TEXT = "text"
@@ -170,7 +170,7 @@ def index_hipe_file(url: str, shard_size: int) -> Dict[str, Any]:
             with _decompressed(stream, split_suffixes(url)[2]) as handle:
                 wide = handle.peek(4)[:4].startswith(WIDE_BOMS)
                 for line, offset, data in _lines_with_offsets(handle):
-                    if data.strip():
+                    if not is_blank(data):
                         if n_records % shard_size == 0:
                             shards.append([line, offset, 0])
                         shards[-1][2] += 1
@@ -190,10 +190,10 @@ def iter_lines(url: str, first_line: int, offset: int, n_records: Optional[int])
     with open_input(url) as handle:
         handle.seek(offset)  # a forward seek in a compressed stream decompresses and discards
         taken = 0
-        for number, data in iter_raw_lines(handle, url):
+        for number, data in iter_raw_lines(handle, url, at_start=offset == 0):
             if taken == n_records:
                 return
-            if data.strip():
+            if not is_blank(data):
                 taken += 1
                 yield first_line + number - 1, data
 

@@ -9,7 +9,7 @@ from spacy.language import Language
 from typer.testing import CliRunner
 
 from spacy_dgemma.cli import app
-from spacy_dgemma.hipe.read import iter_raw_lines
+from spacy_dgemma.hipe.read import iter_raw_lines, nonblank_lines
 from spacy_dgemma.hipe.write import doc_to_record, dumps
 from spacy_dgemma.predict import load_pipeline
 from spacy_dgemma.scale.inputs import HIPE, TEXT, index_hipe_file, iter_lines, list_inputs, open_input
@@ -48,6 +48,20 @@ def test_shards_read_the_lines_that_the_hipe_reader_reads(tmp_path, compress):
     with open_input(str(path)) as handle:
         expected = [(line, raw) for line, raw in iter_raw_lines(handle, str(path)) if raw.strip()]
     assert got == expected and [line for line, _ in got] == [1, 3, 4, 6, 7]
+
+
+def test_shards_keep_what_the_hipe_reader_keeps(tmp_path):
+    # A shard that starts with the bytes of a byte order mark is not decoded as UTF-16 (only a
+    # file's start can carry one), and a line of other whitespace is a record, not a blank line.
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b'{"a": 1}\n\xff\xfe{"b": 2}\n{"c": 3}\n{"d": 4}\n')
+    wide = tmp_path / "wide-nbsp.jsonl"
+    wide.write_bytes(codecs.BOM_UTF16_LE + '{"a": 1}\n\u00a0\n{"b": 2}\n'.encode("utf-16-le"))
+    for file in (path, wide):
+        index = index_hipe_file(str(file), shard_size=1)
+        got = [item for line, offset, n in index["shards"] for item in iter_lines(str(file), line, offset, n)]
+        expected = list(nonblank_lines(file))
+        assert index["records"] == len(expected) and got == expected
 
 
 def test_a_wide_file_is_one_shard_and_a_broken_file_an_error(tmp_path):
