@@ -21,7 +21,7 @@ whose NORM is ``frankreich``, so the Doc's text is the user's text and every ent
 points into it.
 """
 import re
-from typing import Callable, Iterable, Iterator, List, Optional
+from typing import Callable, List, Optional
 
 from spacy.lang.char_classes import ALPHA, ALPHA_LOWER, ALPHA_UPPER
 from spacy.language import Language
@@ -29,7 +29,7 @@ from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 from spacy.util import compile_infix_regex, compile_prefix_regex, registry
 
-from spacy_dgemma.text import FRAKTUR_HYPHENS, HYPHENS, LIGATURES, LONG_S, OCR_OPTIONS, SOFT_HYPHEN, normalise
+from spacy_dgemma.text import FRAKTUR_HYPHENS, HYPHENS, LIGATURES, LONG_S, OCR_OPTIONS, SOFT_HYPHEN, normalise, original_span
 
 TOKENIZER = "spacy_dgemma.Tokenizer.v1"
 OCR_TOKENIZER = "spacy_dgemma.Tokenizer.v2"
@@ -138,10 +138,6 @@ class OcrTokenizer(Tokenizer):
         normalised, offsets = normalise(text, **OCR_OPTIONS)
         return restore_text(self.vocab, text, super().__call__(normalised), offsets)
 
-    def pipe(self, texts: Iterable[str], batch_size: int = 1000) -> Iterator[Doc]:
-        for text in texts:
-            yield self(text)
-
 
 def restore_text(vocab, text: str, normalised_doc: Doc, offsets: List[int]) -> Doc:
     """A Doc of `text` with the tokens of `normalised_doc` (a Doc of the normalised text).
@@ -174,8 +170,7 @@ def restore_text(vocab, text: str, normalised_doc: Doc, offsets: List[int]) -> D
                 starts.append(-1)
 
     for token in normalised_doc:
-        start = offsets[token.idx]
-        end = offsets[token.idx + len(token.text) - 1] + 1
+        start, end = original_span(offsets, token.idx, token.idx + len(token.text))
         if words and start < pos:  # inside the previous token's characters (a ligature cut in two)
             words[-1] = text[starts[-1] : max(end, pos)]
             norms[-1] = (norms[-1] or "") + token.norm_

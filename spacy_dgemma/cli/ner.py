@@ -15,13 +15,6 @@ from spacy_dgemma.predict import load_pipeline
 DEFAULT_NER_DATA = Path("../shared/hipe2022-ner")
 
 
-def add_recogniser_or_fail(nlp, ner: Path) -> None:
-    """`add_recogniser` for commands: its InputError (E235, E236, E244) ends the command with one line."""
-    from spacy_dgemma.ner.pipeline import add_recogniser
-
-    add_recogniser(nlp, ner)
-
-
 def _document_ids(paths: List[Path]) -> set:
     from spacy_dgemma.hipe.read import iter_records
 
@@ -107,10 +100,11 @@ def evaluate_ner_cli(
     rebuilt as OCR text (line breaks and line-end hyphenation as printed), read by the pipeline's own
     tokenizer, an entity right when its character span and type are (as ../shared/tools/ner_eval.py)."""
     from spacy_dgemma.ner.evaluate import evaluate_raw_text
+    from spacy_dgemma.ner.pipeline import load_recogniser
     from spacy_dgemma.util import AtomicWriter
 
     files = [f for path in data for f in tsv_files(path)]
-    nlp = _load(model)
+    nlp = load_recogniser(model)
     scores = evaluate_raw_text(nlp, files, batch_size=batch_size)
     scores["model"] = model
     print_raw_text_scores(scores)
@@ -118,15 +112,6 @@ def evaluate_ner_cli(
         with AtomicWriter(output) as out:
             out.write(srsly.json_dumps(scores, indent=2) + "\n")
         msg.good(f"Scores written to {output}")
-
-
-def _load(model: str):
-    import spacy
-
-    try:
-        return spacy.load(model)
-    except (OSError, ValueError) as err:
-        raise InputError.of("E244", model, detail=str(err).splitlines()[0]) from err
 
 
 def print_raw_text_scores(scores: Dict[str, Any]) -> None:
@@ -157,13 +142,13 @@ def evaluate_raw_cli(
 ) -> None:
     """Relations from raw text (predicted entities) beside relations from the gold mentions, per file."""
     from spacy_dgemma.hipe.read import read_docs
-    from spacy_dgemma.ner.pipeline import set_grouper
+    from spacy_dgemma.ner.pipeline import add_recogniser, set_grouper
     from spacy_dgemma.ner.raw_eval import gold_entity_record, raw_text_record
     from spacy_dgemma.scorer import average_scores, score_documents
 
     nlp = load_pipeline(model)
     if ner is not None:
-        add_recogniser_or_fail(nlp, ner)
+        add_recogniser(nlp, ner)
     set_grouper(nlp, grouper, max_pairs)
     skip = set(exclude.read_text(encoding="utf8").split()) if exclude else set()
     rows, raw_scores, given_scores = [], {}, {}

@@ -18,7 +18,6 @@ from spacy.vocab import Vocab
 
 from spacy_dgemma.errors import InputError
 
-HYPHEN_MARK = "¬"
 # Coarse types as written by the HIPE-2022 datasets → the types we train. newseye and sonar
 # write upper case; topres19th writes LOC, BUILDING and STREET (all places in hipe2020's
 # guidelines, where streets and buildings are fine subtypes of `loc`). Organisations are

@@ -43,15 +43,20 @@ def add_recogniser(nlp: Language, ner_model: Union[str, Path], name: str = NER_N
     return nlp
 
 
+def load_recogniser(model: Union[str, Path]) -> Language:
+    """`spacy.load(model)`; RAISES: InputError (E244) if it cannot be loaded."""
+    try:
+        return spacy.load(model)
+    except (OSError, ValueError) as err:
+        raise InputError.of("E244", str(model), detail=str(err).splitlines()[0]) from err
+
+
 def standalone_recogniser(ner_model: Union[str, Path]) -> Language:
     """`ner_model` loaded, with every shared tok2vec copied into the components listening to it.
 
     RAISES: InputError (E244) if it cannot be loaded, (E236) if it has no ``ner`` component.
     """
-    try:
-        source = spacy.load(ner_model)
-    except (OSError, ValueError) as err:
-        raise InputError.of("E244", str(ner_model), detail=str(err).splitlines()[0]) from err
+    source = load_recogniser(ner_model)
     if "ner" not in source.pipe_names:
         raise InputError.of("E236", str(ner_model), model=str(ner_model), pipes=", ".join(source.pipe_names) or "none")
     for tok2vec in [n for n in source.pipe_names if source.get_pipe_meta(n).factory == "tok2vec"]:
