@@ -20,7 +20,7 @@ STUDENT = "google/gemma-4-E2B-it"
 # Every command that loads a model takes --4bit/--no-4bit with this meaning and default (off).
 FOUR_BIT_HELP = "Load the base weights in 4-bit NF4 (bitsandbytes; fused MoE experts stay bf16) [default: full precision]"
 DTYPE_HELP = "Weights' dtype: auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16 or float32"
-DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
+DEVICE_HELP = "auto (spaCy's GPU allocation: spacy.require_gpu / --gpu-id, else torch's current CUDA device, else CPU), cpu, cuda or cuda:N"
 THREADS_HELP = "torch CPU threads (0: torch's default)"
 HPARAMS_HELP = "Hyperparameters: a packaged set (teacher, student, tiny-teacher, tiny-student) or a JSON file"
 MAX_DOCS_HELP = "Use only the first N documents, in total over all inputs [default: all]"
@@ -423,7 +423,7 @@ def student_pipeline_cli(
     lang: str = typer.Option("xx", "--lang", help="spaCy language of the pipeline"),
     name: str = typer.Option("dgemma_relations_llm", "--name", help="Pipeline name (for `spacy package`)"),
     base_model: str = typer.Option(STUDENT, "--base-model", help="The model the student was distilled from (for the licence in meta.json)"),
-    device: str = typer.Option("auto", "--device", help="auto (spaCy's GPU allocation: spacy.require_gpu / --gpu-id, else CPU), cpu, cuda:N"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Pairs of a document decoded together"),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1, help="Answer length in tokens"),
     max_article_tokens: int = typer.Option(6000, "--max-article-tokens", min=1, help="The prompt's article budget in tokens"),

@@ -184,6 +184,7 @@ class AnnotationCache:
             file.truncate(keep)
 
     def _scan(self, number: int, path: Path, complete_only: bool) -> None:
+        ignored_before = self.ignored
         with path.open("rb") as file:
             offset = 0
             for n, line in enumerate(file, 1):
@@ -201,8 +202,9 @@ class AnnotationCache:
                     self.ignored += 1  # a line of the first cache format, keyed differently: asked again
                     continue
                 self._index[bytes.fromhex(key)] = start << 12 | number << 1 | int(record.get("parse_status") == "fallback")
-        if self.ignored:
-            logger.info("%s: %d line(s) of an older cache format ignored (their pairs are annotated again).", path, self.ignored)
+        if self.ignored > ignored_before:
+            logger.info("%s: %d line(s) of an older cache format ignored (their pairs are annotated again).", path,
+                        self.ignored - ignored_before)
 
     def __len__(self) -> int:
         return len(self._index)

@@ -17,7 +17,7 @@ from typing import Dict, Iterable, Optional, Union
 from spacy_dgemma.labels import AT_LABELS, IS_AT_LABELS
 from spacy_dgemma.llm.labeller import RelationLabeller
 from spacy_dgemma.llm.parse import format_response
-from spacy_dgemma.llm.prompts import build_prompts, document_from_hipe
+from spacy_dgemma.llm.prompts import document_from_hipe
 from spacy_dgemma.llm.sft import sft_record
 from spacy_dgemma.util import AtomicWriter
 
@@ -53,8 +53,7 @@ def build_sft_data(
             counts["unlabelled"] += len(document.pairs) - len(gold)
             if not gold:
                 continue
-            prompts = build_prompts(document, labeller.prompt_version, labeller.max_article_tokens,
-                                    labeller.count_tokens, pairs=gold)
+            prompts = labeller.prompts(document, gold)
             first = labeller.label_document(document, gold)
             wrong = [i for i, r in enumerate(first) if (r.parsed.at, r.parsed.is_at) != (gold[i].at, gold[i].is_at)]
             second = dict(zip(wrong, labeller.label_document(document, [gold[i] for i in wrong], rationalise=True)))
