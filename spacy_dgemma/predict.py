@@ -14,7 +14,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import traceback
 from collections import deque
@@ -33,6 +32,7 @@ from spacy_dgemma.errors import InputError, Warnings
 from spacy_dgemma.hipe.read import DocMaker, RawLine, ReadStats, expand_paths, nonblank_lines, parse_record, record_to_doc, skip_or_raise
 from spacy_dgemma.hipe.validate import schema_error
 from spacy_dgemma.hipe.write import RecordWriter, check_name_lengths, check_output_path, doc_to_record, dumps, write_error
+from spacy_dgemma.util import die_with_parent
 
 logger = logging.getLogger("spacy_dgemma")
 
@@ -382,7 +382,7 @@ class WorkerPool:
 
 def _work(predictor: BatchPredictor, tasks: Any, results: Any, parent: int) -> None:
     """A worker's loop: batches in, outcomes out, until the end marker (None)."""
-    _die_with_parent(parent)
+    die_with_parent(signal.SIGKILL, parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
@@ -400,19 +400,6 @@ def _work(predictor: BatchPredictor, tasks: Any, results: Any, parent: int) -> N
         return  # the parent is gone or stopped listening
     finally:
         results.close()
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux to kill this process when its parent dies (even by SIGKILL): no orphans."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # the parent died before the request
-        os._exit(1)
 
 
 def _can_fork() -> bool:

@@ -153,10 +153,7 @@ def iter_records(
         for line, raw in nonblank_lines(file):
             n_lines += 1
             try:
-                record = _parse(raw, file, line)
-                problem = check_record(record, str(file), line) if validate else None
-                if problem is not None:
-                    raise problem
+                record = parse_record(raw, file, line, validate=validate)
                 doc_id = record.get("document_id") if isinstance(record, dict) else None
                 if isinstance(doc_id, str):
                     if doc_id in seen:

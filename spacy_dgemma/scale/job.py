@@ -402,8 +402,6 @@ def _predict(ray, todo: List[Shard], layout: JobLayout, model: str, code: CodeSo
             seconds = time.perf_counter() - start
             bar.set_postfix_str(f"{summary.run_documents / seconds:.1f} docs/s, {summary.run_pairs / seconds:.0f} pairs/s", refresh=False)
             bar.update(record["documents"] + record["rejects"])
-    except KeyboardInterrupt:
-        raise
     except Exception as err:
         n_done = len(done)
         raise InputError.of("E206", str(layout.root), done=n_done, total=summary.shards, detail=_first_line(err)) from err

@@ -10,7 +10,7 @@ starts child processes, so in-process use must sit under ``if __name__ == "__mai
 for its KV cache: pass about 0.1 on a shared machine.
 """
 import atexit
-import contextlib
+import functools
 import importlib.util
 import logging
 import os
@@ -32,6 +32,7 @@ from spacy_dgemma.llm.engines import (
     PromptGroup,
 )
 from spacy_dgemma.llm.generate import Generation, stop_token_ids
+from spacy_dgemma.util import die_with_parent
 
 logger = logging.getLogger("spacy_dgemma")
 VLLM_PYTHON_ENV = "DGEMMA_VLLM_PYTHON"
@@ -57,15 +58,6 @@ def find_vllm_python(explicit: Optional[str] = None) -> str:
     if PROJECT_VLLM_PYTHON.exists():
         return os.path.abspath(PROJECT_VLLM_PYTHON)  # not resolve(): the venv python is a symlink
     raise InputError.of("E181", "--engine vllm", detail=f"this Python has no vllm and there is no {PROJECT_VLLM_PYTHON}")
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux for SIGTERM when the parent dies (elsewhere: nothing)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -112,7 +104,7 @@ class LocalVLLMServer:
             # Its own session: stop() ends the API server and the engine processes it started. It
             # also stops when this process exits (atexit) or dies (Linux: the parent-death signal).
             self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True, preexec_fn=_die_with_parent)
+                                            start_new_session=True, preexec_fn=functools.partial(die_with_parent, signal.SIGTERM))
         atexit.register(self.stop)
         deadline = time.monotonic() + self.startup_timeout
         health = self.url[: -len("/v1")] + "/health"
