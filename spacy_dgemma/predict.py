@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import spacy
 from spacy.language import Language
@@ -233,7 +233,7 @@ class BatchPredictor:
             except InputError as err:
                 outcomes[i].error = err
             except Exception as err:  # a bug on one document must not stop the others
-                outcomes[i].error = _failure(file, line, err)
+                outcomes[i].error = pipeline_failure(file, line, err)
         for (i, record, _), doc in zip(todo, self._pipe(todo)):
             file_index, line, _ = items[i]
             try:
@@ -245,7 +245,7 @@ class BatchPredictor:
                     raise ValueError(f"the output record is not valid HIPE-2026: {err.message}")
                 outcomes[i] = Outcome(line=dumps(out), n_pairs=len(out["sampled_pairs"]), doc_id=record["document_id"])
             except Exception as err:
-                outcomes[i].error = _failure(self.files[file_index], line, err)
+                outcomes[i].error = pipeline_failure(self.files[file_index], line, err)
         return outcomes
 
     def map(self, batches: Iterable[List[Item]]) -> Iterator[Tuple[List[Item], List[Outcome]]]:
@@ -257,25 +257,36 @@ class BatchPredictor:
         return record_to_doc(record, make_doc=self.make_doc, copy=False)
 
     def _pipe(self, todo: List[Tuple[int, Dict[str, Any], Doc]]) -> List[Any]:
-        """The predicted Docs; if the batch fails, each Doc again on its own (an exception for those that fail)."""
-        try:
-            return list(self.nlp.pipe([doc for _, _, doc in todo], batch_size=max(1, len(todo))))
-        except Exception:
-            results: List[Any] = []
-            for _, record, _ in todo:
-                try:  # a fresh Doc: the failed batch may have left annotations on the old one
-                    results.append(self.nlp(self._doc(record)))
-                except Exception as err:
-                    results.append(err)
-            return results
+        # a fresh Doc for a second try: the failed batch may have left annotations on the old one
+        return pipe_or_one_by_one(self.nlp, [doc for _, _, doc in todo], lambda i: self._doc(todo[i][1]))
 
 
-def _failure(file: str, line: int, err: Exception) -> InputError:
-    """The E110 error of a document that made the code fail (the traceback goes to the debug log)."""
-    logger.debug("%s:%s: the pipeline failed\n%s", file, line, "".join(traceback.format_exception(err)))
+def pipe_or_one_by_one(nlp: Language, inputs: List[Any], again: Callable[[int], Any]) -> List[Any]:
+    """``nlp.pipe(inputs)`` as one batch; if it fails, ``nlp(again(i))`` for each input on its
+    own, with the exception in place of the Doc for those that fail."""
+    try:
+        return list(nlp.pipe(inputs, batch_size=max(1, len(inputs))))
+    except Exception:
+        results: List[Any] = []
+        for i in range(len(inputs)):
+            try:
+                results.append(nlp(again(i)))
+            except Exception as err:
+                results.append(err)
+        return results
+
+
+def describe_error(err: BaseException) -> str:
+    """``Type: first line of the message`` (at most 200 characters of it), safe to write as UTF-8."""
     message = str(err).splitlines()[0] if str(err) else ""
     detail = f"{type(err).__name__}: {message[:200]}" if message else type(err).__name__
-    return InputError.of("E110", file, line, detail=detail.encode("utf-8", "backslashreplace").decode("utf-8"))
+    return detail.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def pipeline_failure(file: str, line: Optional[int], err: Exception) -> InputError:
+    """The E110 error of a document that made the code fail (the traceback goes to the debug log)."""
+    logger.debug("%s:%s: the pipeline failed\n%s", file, line, "".join(traceback.format_exception(err)))
+    return InputError.of("E110", file, line, detail=describe_error(err))
 
 
 class WorkerPool:

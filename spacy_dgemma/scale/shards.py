@@ -22,13 +22,14 @@ import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from spacy.language import Language
+from spacy.util import minibatch
 
 from spacy_dgemma.errors import InputError
 from spacy_dgemma.hipe.write import dumps
-from spacy_dgemma.predict import BatchPredictor
+from spacy_dgemma.predict import BatchPredictor, describe_error, pipe_or_one_by_one, pipeline_failure
 from spacy_dgemma.scale.inputs import HIPE, TEXT, iter_lines, read_input
 from spacy_dgemma.util import AtomicWriter
 
@@ -157,7 +158,7 @@ def _hipe_lines(nlp: Language, shard: Shard, batch_size: int, rejects: List[Dict
     the local engine predicts them (`spacy_dgemma.predict.BatchPredictor`); bad ones go to `rejects`."""
     url = shard.files[0]
     predictor = BatchPredictor(nlp, [url])  # type: ignore[list-item]  (it only needs the name)
-    for batch in _batches(iter_lines(url, shard.first_line, shard.offset, shard.records), batch_size):
+    for batch in minibatch(iter_lines(url, shard.first_line, shard.offset, shard.records), batch_size):
         items = [(0, line, raw) for line, raw in batch]
         for (_, line, raw), outcome in zip(items, predictor(items)):
             if outcome.error is None:
@@ -170,10 +171,11 @@ def _text_lines(nlp: Language, shard: Shard, batch_size: int, rejects: List[Dict
     """(output line, relations) of each raw-text file of a shard that could be predicted, in
     order; unreadable, empty or failing files go to `rejects`. `inputs` gets each file's checksum."""
     texts = _texts(shard, rejects, inputs)
-    for batch in _batches(texts, batch_size):
-        for (url, doc_id, _), doc in zip(batch, _pipe([text for _, _, text in batch], nlp)):
+    for batch in minibatch(texts, batch_size):
+        batch_texts = [text for _, _, text in batch]
+        for (url, doc_id, _), doc in zip(batch, pipe_or_one_by_one(nlp, batch_texts, batch_texts.__getitem__)):
             if isinstance(doc, Exception):
-                rejects.append(_reject(shard, url, None, doc_id, _failure(url, doc)))
+                rejects.append(_reject(shard, url, None, doc_id, pipeline_failure(url, None, doc)))
                 continue
             relations = [rel.to_dict() for rel in doc._.dgemma_relations]
             yield dumps({"document_id": doc_id, "file": url, "relations": relations}), len(relations)
@@ -185,7 +187,7 @@ def _texts(shard: Shard, rejects: List[Dict[str, Any]], inputs: Dict[str, str]) 
         try:
             data = read_input(url)
         except (OSError, EOFError, ValueError) as err:
-            rejects.append(_reject(shard, url, None, doc_id, InputError.of("E011", url, detail=_describe(err))))
+            rejects.append(_reject(shard, url, None, doc_id, InputError.of("E011", url, detail=describe_error(err))))
             continue
         inputs[url] = hashlib.sha256(data).hexdigest()
         try:
@@ -199,35 +201,6 @@ def _texts(shard: Shard, rejects: List[Dict[str, Any]], inputs: Dict[str, str]) 
         yield url, doc_id, text
 
 
-def _pipe(texts: List[str], nlp: Language) -> List[Any]:
-    """The Docs of ``nlp.pipe``; if the batch fails, each text on its own (the exception for those that fail)."""
-    try:
-        return list(nlp.pipe(texts, batch_size=max(1, len(texts))))
-    except Exception:
-        results: List[Any] = []
-        for text in texts:
-            try:
-                results.append(nlp(text))
-            except Exception as err:
-                results.append(err)
-        return results
-
-
-def _batches(items: Iterable[Any], size: int) -> Iterator[List[Any]]:
-    batch: List[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _failure(url: str, err: Exception) -> InputError:
-    return InputError.of("E110", url, detail=_describe(err))
-
-
 def _reject(shard: Shard, file: str, line: Optional[int], doc_id: Optional[str], problem: InputError) -> Dict[str, Any]:
     return {"file": file, "line": line, "document_id": doc_id, "code": _code(problem.message), "reason": str(problem), "shard": shard.name}
 
@@ -235,11 +208,6 @@ def _reject(shard: Shard, file: str, line: Optional[int], doc_id: Optional[str],
 def _code(message: str) -> str:
     found = _CODE.search(message)
     return found.group(1) if found else ""
-
-
-def _describe(err: BaseException) -> str:
-    text = str(err).splitlines()[0] if str(err) else ""
-    return f"{type(err).__name__}: {text[:200]}" if text else type(err).__name__
 
 
 def _peek_id(raw: Any) -> Optional[str]:
