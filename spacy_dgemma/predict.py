@@ -215,12 +215,13 @@ class BatchPredictor:
     the others: each line gets an `Outcome`.
     nlp: a pipeline with ``dgemma_relations``.
     files: the input files, which the items name by index.
+    make_doc: a `DocMaker` in ``nlp.vocab`` to reuse (its tokenizers and their caches), else a new one.
     """
 
-    def __init__(self, nlp: Language, files: List[Path]) -> None:
+    def __init__(self, nlp: Language, files: List[Path], make_doc: Optional[DocMaker] = None) -> None:
         self.nlp = nlp
         self.files = [str(file) for file in files]
-        self.make_doc = DocMaker(vocab=nlp.vocab)
+        self.make_doc = make_doc if make_doc is not None else DocMaker(vocab=nlp.vocab)
 
     def __call__(self, items: List[Item]) -> List[Outcome]:
         outcomes: List[Outcome] = [Outcome() for _ in items]

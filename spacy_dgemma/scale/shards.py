@@ -28,6 +28,7 @@ from spacy.language import Language
 from spacy.util import minibatch
 
 from spacy_dgemma.errors import InputError
+from spacy_dgemma.hipe.read import DocMaker
 from spacy_dgemma.hipe.write import dumps
 from spacy_dgemma.predict import BatchPredictor, describe_error, pipe_or_one_by_one, pipeline_failure
 from spacy_dgemma.scale.inputs import HIPE, TEXT, iter_lines, read_input
@@ -100,19 +101,21 @@ class JobLayout:
         return n
 
 
-def run_shard(nlp: Language, shard: Shard, layout: JobLayout, *, batch_size: int = 32) -> Dict[str, Any]:
+def run_shard(nlp: Language, shard: Shard, layout: JobLayout, *, batch_size: int = 32,
+              make_doc: Optional[DocMaker] = None) -> Dict[str, Any]:
     """Predict one shard and write its output, rejects and done record; return the done record.
 
     nlp: a pipeline with ``dgemma_relations`` (see `spacy_dgemma.predict.load_pipeline`).
     shard: the shard to predict.
     layout: the job's output folder.
     batch_size: documents per ``nlp.pipe`` batch.
+    make_doc: the `DocMaker` of HIPE records to reuse across the shards of a worker.
     """
     start, cpu = time.perf_counter(), time.process_time()
     rejects: List[Dict[str, Any]] = []
     inputs: Dict[str, str] = {}
     if shard.kind == HIPE:
-        lines = _hipe_lines(nlp, shard, batch_size, rejects)
+        lines = _hipe_lines(nlp, shard, batch_size, rejects, make_doc)
     elif shard.kind == TEXT:
         lines = _text_lines(nlp, shard, batch_size, rejects, inputs)
     else:
@@ -153,11 +156,12 @@ def run_shard(nlp: Language, shard: Shard, layout: JobLayout, *, batch_size: int
     return done
 
 
-def _hipe_lines(nlp: Language, shard: Shard, batch_size: int, rejects: List[Dict[str, Any]]) -> Iterator[Tuple[str, int]]:
+def _hipe_lines(nlp: Language, shard: Shard, batch_size: int, rejects: List[Dict[str, Any]],
+                make_doc: Optional[DocMaker]) -> Iterator[Tuple[str, int]]:
     """(output line, pairs) of each good record of a HIPE shard, in input order, predicted as
     the local engine predicts them (`spacy_dgemma.predict.BatchPredictor`); bad ones go to `rejects`."""
     url = shard.files[0]
-    predictor = BatchPredictor(nlp, [url])  # type: ignore[list-item]  (it only needs the name)
+    predictor = BatchPredictor(nlp, [url], make_doc)  # type: ignore[list-item]  (it only needs the name)
     for batch in minibatch(iter_lines(url, shard.first_line, shard.offset, shard.records), batch_size):
         items = [(0, line, raw) for line, raw in batch]
         for (_, line, raw), outcome in zip(items, predictor(items)):

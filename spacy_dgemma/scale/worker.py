@@ -7,6 +7,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
+from spacy_dgemma.hipe.read import DocMaker
 from spacy_dgemma.scale.shards import JobLayout, Shard, run_shard
 
 logger = logging.getLogger("spacy_dgemma")
@@ -46,6 +47,7 @@ class ShardPredictor:
         if code:
             import_code(code)
         self.nlp = load_pipeline(model)
+        self.make_doc = DocMaker(vocab=self.nlp.vocab)  # tokenizers and their caches kept across shards
         self.layout = JobLayout(output)
         self.batch_size = batch_size
         self.metrics = _metrics()
@@ -56,7 +58,7 @@ class ShardPredictor:
         for spec in batch["shard"]:
             shard = Shard.from_dict(json.loads(spec))
             try:
-                record = run_shard(self.nlp, shard, self.layout, batch_size=self.batch_size)
+                record = run_shard(self.nlp, shard, self.layout, batch_size=self.batch_size, make_doc=self.make_doc)
             except Exception as err:  # reported per shard; the shard stays to do
                 print(traceback.format_exc(), file=sys.stderr)
                 done.append(json.dumps({"name": shard.name}))
