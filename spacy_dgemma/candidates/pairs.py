@@ -2,7 +2,7 @@
 import bisect
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy.util import registry
@@ -79,29 +79,52 @@ def nearest_mentions(
     """
     if not firsts or not seconds:
         return None
+    # Few couples: comparing them all is cheaper than building the indexes.
+    small = len(firsts) * len(seconds) <= ALL_COUPLES_UP_TO
     pos = (lambda i: i) if positions is None else (lambda i: int(positions[i]))
-    groups: Dict[Any, List[int]] = {}
-    for j, b in enumerate(seconds):
-        groups.setdefault(None if sentences is None else int(sentences[b.start]), []).append(j)
-    by_sentence = {key: _SecondsIndex(seconds, members, pos) for key, members in groups.items()}
-    everywhere = _SecondsIndex(seconds, list(range(len(seconds))), pos)
+    if sentences is not None:  # first the couples within one sentence; only if there are none, all couples
+        groups: Dict[int, List[int]] = {}
+        for j, b in enumerate(seconds):
+            groups.setdefault(int(sentences[b.start]), []).append(j)
+        if small:
+            def in_sentence(a: Span) -> Sequence[int]:
+                return groups.get(int(sentences[a.start]), [])
+        else:
+            indexes = {key: _SecondsIndex(seconds, members, pos) for key, members in groups.items()}
+
+            def in_sentence(a: Span) -> Sequence[int]:
+                index = indexes.get(int(sentences[a.start]))
+                return index.near(a) if index is not None else []
+        found = _closest(firsts, seconds, in_sentence, positions, prefer_following)
+        if found is not None:
+            return found
+    if small:
+        every = range(len(seconds))
+        return _closest(firsts, seconds, lambda a: every, positions, prefer_following)
+    return _closest(firsts, seconds, _SecondsIndex(seconds, list(range(len(seconds))), pos).near, positions, prefer_following)
+
+
+# Up to this many (first, second) couples, nearest_mentions compares them all.
+ALL_COUPLES_UP_TO = 64
+
+
+def _closest(
+    firsts: Sequence[Span],
+    seconds: Sequence[Span],
+    candidates: Callable[[Span], Sequence[int]],
+    positions: Optional[Sequence[int]],
+    prefer_following: bool,
+) -> Optional[Tuple[Span, Span, int]]:
+    """The couple with the smallest key (gap, second-before-first, i, j) among each first and
+    its `candidates` (indices into `seconds`); None when there are none."""
     best, best_key = None, None
-    # With sentences, first the couples within one sentence; only if there are none, all couples.
-    for within in ((True, False) if sentences is not None else (False,)):
-        for i, a in enumerate(firsts):
-            if within:
-                index = by_sentence.get(int(sentences[a.start]))
-                candidates = index.near(a) if index is not None else []
-            else:
-                candidates = everywhere.near(a)
-            for j in candidates:
-                b = seconds[j]
-                gap = mention_gap(a, b, positions)
-                key = (gap, prefer_following and b.start < a.start, i, j)
-                if best_key is None or key < best_key:
-                    best, best_key = (a, b, gap), key
-        if best is not None:
-            return best
+    for i, a in enumerate(firsts):
+        for j in candidates(a):
+            b = seconds[j]
+            gap = mention_gap(a, b, positions)
+            key = (gap, prefer_following and b.start < a.start, i, j)
+            if best_key is None or key < best_key:
+                best, best_key = (a, b, gap), key
     return best
 
 

@@ -9,7 +9,7 @@ import spacy
 from spacy.tokens import Span
 
 from spacy_dgemma.candidates.entities import get_entities, make_group_by_surface, normalise_surface, spans_by_entity
-from spacy_dgemma.candidates.pairs import make_pair_candidates, mention_distance, mention_gap, nearest_mentions
+from spacy_dgemma.candidates.pairs import ALL_COUPLES_UP_TO, make_pair_candidates, mention_distance, mention_gap, nearest_mentions
 from tests.util import HIPE_RECORDS, build_hipe_doc, strip_labels
 
 
@@ -119,7 +119,9 @@ def _brute_force(firsts, seconds, positions=None, sentences=None, prefer_followi
     return best
 
 
-def test_nearest_mentions_equals_comparing_every_couple(blank_nlps):
+@pytest.mark.parametrize("all_couples_up_to", [0, ALL_COUPLES_UP_TO])  # the indexes, or every couple when few
+def test_nearest_mentions_equals_comparing_every_couple(blank_nlps, monkeypatch, all_couples_up_to):
+    monkeypatch.setattr("spacy_dgemma.candidates.pairs.ALL_COUPLES_UP_TO", all_couples_up_to)
     rng = random.Random(0)
     doc = blank_nlps["en"](" ".join(rng.choice(["a", "b", ",", "."]) for _ in range(60)))
     words = [0] + list(itertools.accumulate(not t.is_punct for t in doc))
