@@ -42,11 +42,11 @@ METHODS = (EXACT, NORMALISED, FUZZY)  # alignment methods, best first
 TOKENIZER_LANGUAGES = ("en", "de", "fr")
 FALLBACK_LANGUAGE = "xx"
 CHUNK_SIZE = 1 << 20  # bytes read at a time
-_LINE_END = re.compile(rb"\r\n?|\n")
+LINE_END = re.compile(rb"\r\n?|\n")
 _TEXT_LINE_END = re.compile(r"\r\n?|\n")
 _BLANK = {bytes: b" \t\r\n\x0b\x0c", str: " \t\r\n\x0b\x0c"}
 _BOM = "\ufeff"
-_WIDE_BOMS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
+WIDE_BOM_ENCODINGS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
@@ -214,7 +214,7 @@ def _chunks(handle: BinaryIO, at_start: bool = True) -> Iterator[Union[bytes, st
     (looked for when `at_start`)."""
     first = handle.read(CHUNK_SIZE)
     rest = iter(lambda: handle.read(CHUNK_SIZE), b"")
-    for bom, encoding in _WIDE_BOMS if at_start else ():
+    for bom, encoding in WIDE_BOM_ENCODINGS if at_start else ():
         if first.startswith(bom):
             # surrogatepass: a lone surrogate is read, then refused by the parser with its place
             decoder = codecs.getincrementaldecoder(encoding)("surrogatepass")
@@ -236,11 +236,11 @@ def _split_lines(chunks: Iterable[AnyStr]) -> Iterator[AnyStr]:
         text = isinstance(data, str)
         cr = "\r" if text else b"\r"
         keep = data[-1:] if data[-1:] == cr else data[:0]  # a CR that may be half of a CRLF
-        *lines, rest = (_TEXT_LINE_END if text else _LINE_END).split(data[: len(data) - len(keep)])
+        *lines, rest = (_TEXT_LINE_END if text else LINE_END).split(data[: len(data) - len(keep)])
         rest += keep
         yield from lines
     if rest:
-        *lines, last = (_TEXT_LINE_END if isinstance(rest, str) else _LINE_END).split(rest)
+        *lines, last = (_TEXT_LINE_END if isinstance(rest, str) else LINE_END).split(rest)
         yield from lines
         if last:
             yield last

@@ -10,26 +10,21 @@ decompressed on the fly. Two kinds of input:
   its path below the folder (or glob root) it was found in, without the suffixes.
 """
 import bz2
-import codecs
 import gzip
 import hashlib
 import io
 import posixpath
-import re
 from dataclasses import asdict, dataclass
-from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from spacy_dgemma.errors import InputError
-from spacy_dgemma.hipe.read import is_blank, iter_raw_lines
+from spacy_dgemma.hipe.read import CHUNK_SIZE, LINE_END, WIDE_BOM_ENCODINGS, RawLine, is_blank, iter_raw_lines
 
 HIPE = "hipe"
 TEXT = "text"
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2"}
 KIND_OF_SUFFIX = {".jsonl": HIPE, ".txt": TEXT}
-READ_CHUNK = 1 << 20
-_LINE_END = re.compile(rb"\r\n?|\n")  # the line ends of spacy_dgemma.hipe.read.iter_raw_lines
-WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-RawLine = Union[bytes, str]
+WIDE_BOMS = tuple(bom for bom, _ in WIDE_BOM_ENCODINGS)
 
 
 @dataclass(frozen=True)
@@ -202,18 +197,18 @@ def _lines_with_offsets(handle: IO[bytes]) -> Iterator[Tuple[int, int, bytes]]:
     """(1-based line number, offset of its start, line without its end) of a byte stream."""
     number = offset = 0
     rest = b""
-    for chunk in iter(lambda: handle.read(READ_CHUNK), b""):
+    for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
         data = rest + chunk
         end = len(data) - 1 if data.endswith(b"\r") else len(data)  # maybe half of a CRLF
         pos = 0
-        for match in _LINE_END.finditer(data, 0, end):
+        for match in LINE_END.finditer(data, 0, end):
             number += 1
             yield number, offset + pos, data[pos : match.start()]
             pos = match.end()
         rest = data[pos:]
         offset += pos
     pos = 0
-    for match in _LINE_END.finditer(rest):
+    for match in LINE_END.finditer(rest):
         number += 1
         yield number, offset + pos, rest[pos : match.start()]
         pos = match.end()
@@ -240,7 +235,7 @@ class _HashingReader(io.RawIOBase):
 
     def drain(self) -> None:
         """Hash what the decompressor left unread (e.g. trailing bytes after the last stream)."""
-        while self.read(READ_CHUNK):
+        while self.read(CHUNK_SIZE):
             pass
 
 
@@ -249,4 +244,4 @@ def _decompressed(stream: _HashingReader, compression: Optional[str]) -> IO[byte
         return gzip.GzipFile(fileobj=stream, mode="rb")
     if compression == "bz2":
         return bz2.BZ2File(stream, mode="rb")
-    return io.BufferedReader(stream, READ_CHUNK)
+    return io.BufferedReader(stream, CHUNK_SIZE)
