@@ -31,7 +31,7 @@ from tqdm import tqdm
 from spacy_dgemma.errors import InputError, Warnings
 from spacy_dgemma.hipe.read import DocMaker, RawLine, ReadStats, expand_paths, nonblank_lines, parse_record, record_to_doc, skip_or_raise
 from spacy_dgemma.hipe.validate import schema_error
-from spacy_dgemma.hipe.write import RecordWriter, check_name_lengths, check_output_path, doc_to_record, dumps, write_error
+from spacy_dgemma.hipe.write import RecordWriter, check_name_lengths, check_output_path, doc_to_record, dumps
 from spacy_dgemma.util import die_with_parent
 
 logger = logging.getLogger("spacy_dgemma")
@@ -181,7 +181,7 @@ def predict_files(
     seen: Dict[str, str] = {}
     total = sum(_size(file) for file in files) or None
     with stop_on_signals() as shield, ExitStack() as stack:
-        writers = {path: stack.enter_context(_OutputFile(path)) for path in dict.fromkeys(paths)}
+        writers = {path: stack.enter_context(RecordWriter(path)) for path in dict.fromkeys(paths)}
         engine = stack.enter_context(WorkerPool(predictor, n_workers)) if n_workers > 1 and _can_fork() else predictor.map
         bar = stack.enter_context(tqdm(total=total, unit="B", unit_scale=True, disable=not progress or None, leave=False))
         for items, outcomes in engine(_batches(files, batch_size, stats, skip_invalid)):
@@ -450,38 +450,6 @@ def stop_on_signals() -> Iterator[Any]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-class _OutputFile:
-    """A RecordWriter whose OSErrors (opening, committing) become InputErrors naming the file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.writer = _CheckedWriter(path)
-
-    def __enter__(self) -> "_CheckedWriter":
-        try:
-            self.writer.__enter__()
-        except OSError as err:
-            raise write_error(self.path, err) from err
-        return self.writer
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            self.writer.__exit__(exc_type, exc, tb)
-        except OSError as err:
-            if exc_type is None:
-                raise write_error(self.path, err) from err
-
-
-class _CheckedWriter(RecordWriter):
-    """A RecordWriter whose write errors (a full disk) become InputErrors naming the file."""
-
-    def write_line(self, line: str) -> None:
-        try:
-            super().write_line(line)
-        except OSError as err:
-            raise write_error(self.path, err) from err
 
 
 def _batches(files: List[Path], batch_size: int, stats: ReadStats, skip_invalid: bool) -> Iterator[List[Item]]:

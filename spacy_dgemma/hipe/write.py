@@ -46,6 +46,8 @@ def dumps(record: Dict[str, Any]) -> str:
 class RecordWriter(AtomicWriter):
     """An atomic JSONL file of HIPE records: ``with RecordWriter(path) as out: out.write(record)``.
 
+    An OSError while opening, writing or committing the file (a missing permission, a full
+    disk) is raised as the InputError of `write_error`, naming the file.
     validate: check each record against the HIPE-2026 schema before writing it (ValueError if
         it is invalid: a bug of whoever made the record, not a problem of the input).
     """
@@ -56,8 +58,18 @@ class RecordWriter(AtomicWriter):
         self.n_written = 0
 
     def __enter__(self) -> "RecordWriter":
-        super().__enter__()
+        try:
+            super().__enter__()
+        except OSError as err:
+            raise write_error(self.path, err) from err
         return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            super().__exit__(exc_type, exc, tb)
+        except OSError as err:
+            if exc_type is None:
+                raise write_error(self.path, err) from err
 
     def write(self, record: Dict[str, Any]) -> None:
         if self.validate:
@@ -69,7 +81,10 @@ class RecordWriter(AtomicWriter):
     def write_line(self, line: str) -> None:
         """Write one record already serialised by `dumps` (and checked by the caller)."""
         assert self._file is not None
-        self._file.write(line + "\n")
+        try:
+            self._file.write(line + "\n")
+        except OSError as err:
+            raise write_error(self.path, err) from err
         self.n_written += 1
 
 

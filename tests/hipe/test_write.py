@@ -191,3 +191,23 @@ def test_atomic_writer_writes_devices_and_pipes_in_place(tmp_path):
         os.close(reader)
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # not replaced by a regular file
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").is_char_device(), reason="needs /dev/full")
+def test_record_writer_names_the_file_when_writing_fails(tmp_path, hipe_records):
+    from spacy_dgemma.errors import InputError
+
+    with pytest.raises(InputError) as full:  # a full disk shows when the buffer is written out
+        write_jsonl("/dev/full", [hipe_records["en"]] * 2000)
+    assert "E109" in full.value.message and full.value.file == "/dev/full"
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            return  # root ignores permissions: nothing more to see
+        with pytest.raises(InputError) as refused:
+            write_jsonl(folder / "out.jsonl", [hipe_records["en"]])
+        assert "E108" in refused.value.message
+    finally:
+        folder.chmod(0o700)
