@@ -186,6 +186,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E188 = ("GenerativeStudent.v1 is not trained inside `spacy train`: fine-tune the student with "
             "`dgemma llm distill` and point `name_or_path` at the merged model.")
     E189 = "the pipeline's model folder is missing or incomplete ({detail})"
+    E190 = "{option} cannot be given with --shard: the outputs are written from the caches of every shard"
     E191 = ("The prompts of document {doc!r} do not share their document prefix: the chat template renders "
             "the document part differently per pair, so its KV cache cannot be reused.")
     # --- archive scale (E200-E229)
@@ -276,6 +277,7 @@ class Fixes:
     E186 = "install vllm in this environment, or use --engine vllm --server-url URL, or let the command start a server from --vllm-python"
     E187 = "change the value"
     E189 = "save the pipeline again with nlp.to_disk, or `dgemma llm student-pipeline`"
+    E190 = "leave it out of the shard runs; once they are done, the same command without --shard, with --limit 0, writes the outputs"
     E200 = 'install the extra: pip install "spacy-dgemma[cluster]"'
     E201 = "rerun with the same inputs, model and --shard-size to resume, or give a new output folder"
     E202 = "check the path or pattern; folders are searched for .jsonl and .txt files"

@@ -123,7 +123,7 @@ def _engine(engine: str, model: str, *, adapter: Optional[str] = None, load_in_4
             gpu_memory_utilization: float = 0.9, max_model_len: Optional[int] = None, vllm_args: Optional[List[str]] = None,
             revision: Optional[str] = None, tokenizer: Optional[str] = None):
     """The engine the options ask for, opened on first use (``engines.open_engine(..., deferred=True)``)."""
-    from spacy_dgemma.llm.engines import EngineOptions, GenerationSettings, open_engine
+    from spacy_dgemma.llm.engines import EngineOptions, GenerationSettings, guided_json_default, open_engine
 
     try:
         options = EngineOptions(engine=engine, model=model, adapter=adapter, tokenizer=tokenizer, revision=revision,
@@ -132,8 +132,7 @@ def _engine(engine: str, model: str, *, adapter: Optional[str] = None, load_in_4
                                 max_in_flight=max_in_flight, timeout=timeout, retries=retries, vllm_python=vllm_python,
                                 gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                                 vllm_args=list(vllm_args or []))
-        guided = engine != "hf" if guided_json is None else guided_json
-        settings = GenerationSettings(max_new_tokens=max_new_tokens, seed=seed, guided_json=guided)
+        settings = GenerationSettings(max_new_tokens=max_new_tokens, seed=seed, guided_json=guided_json_default(engine, guided_json))
     except ValueError as err:
         raise InputError("--engine", None, str(err), "see `dgemma llm annotate --help`") from err
     return open_engine(options, settings, deferred=True)
@@ -341,8 +340,7 @@ def annotate_cli(
     parsed_shard = parse_shard(shard)
     if parsed_shard is not None and (output_dir is not None or traces is not None):
         option = "--output-dir" if output_dir is not None else "--traces"
-        raise InputError.of("E176", option, option=option, engines="runs without --shard (once the shards are done, the "
-                            "same command without --shard --limit 0 writes the outputs from every shard's cache)")
+        raise InputError.of("E190", option, option=option)
     files = expand_paths(inputs)
 
     def records(file_list=files):
@@ -355,22 +353,23 @@ def annotate_cli(
                          gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len, vllm_args=vllm_arg,
                          guided_json=guided_json, revision=revision, tokenizer=tokenizer)
     cache_file = shard_cache_path(cache, parsed_shard)
-    with labeller.engine:
-        summary = annotate(labeller, records(), cache_file, model_id=model_id, limit=limit, shard=parsed_shard,
-                           retry_fallbacks=retry_fallbacks, docs_per_batch=docs_per_batch, also_read=related_caches(cache))
-        stats = labeller.gen_stats
-        msg.good(f"{summary.new} pairs annotated ({summary.retried} retried), {summary.cached} already in the cache "
-                 f"{cache_file}" + (f", {summary.other_shards} left to other shards" if parsed_shard else "")
-                 + (" (stopped at --limit; run again to continue)" if summary.stopped_early else ""))
-        if summary.new:
-            msg.info(f"Engine: {labeller.engine.describe()}; {stats.prompt_tokens:,} prompt + {stats.generated_tokens:,} "
-                     f"generated tokens in {summary.seconds:.1f} s ({summary.new / max(summary.seconds, 1e-9):.1f} pairs/s)")
-            msg.info(f"Parser: {labeller.parse_stats.summary()}")
-    if output_dir is None and traces is None:
-        return
-    keys = AnswerKeys(labeller.answer_key(), model_id)
-    report = {"run": summary.to_dict(), "cache": [str(p) for p in related_caches(cache)], "files": {}}
-    with AnnotationCache(related_caches(cache) or [cache], write=False) as store:
+    # One open cache for the run and the outputs, so the cache files are read once.
+    with AnnotationCache([cache_file, *related_caches(cache)]) as store:
+        with labeller.engine:
+            summary = annotate(labeller, records(), store, model_id=model_id, limit=limit, shard=parsed_shard,
+                               retry_fallbacks=retry_fallbacks, docs_per_batch=docs_per_batch)
+            stats = labeller.gen_stats
+            msg.good(f"{summary.new} pairs annotated ({summary.retried} retried), {summary.cached} already in the cache "
+                     f"{cache_file}" + (f", {summary.other_shards} left to other shards" if parsed_shard else "")
+                     + (" (stopped at --limit; run again to continue)" if summary.stopped_early else ""))
+            if summary.new:
+                msg.info(f"Engine: {labeller.engine.describe()}; {stats.prompt_tokens:,} prompt + {stats.generated_tokens:,} "
+                         f"generated tokens in {summary.seconds:.1f} s ({summary.new / max(summary.seconds, 1e-9):.1f} pairs/s)")
+                msg.info(f"Parser: {labeller.parse_stats.summary()}")
+        if output_dir is None and traces is None:
+            return
+        keys = AnswerKeys(labeller.answer_key(), model_id)
+        report = {"run": summary.to_dict(), "cache": [str(p) for p in store.paths], "files": {}}
         if output_dir is not None:
             for file in files:
                 counts: Counter = Counter()

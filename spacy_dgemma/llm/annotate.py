@@ -31,6 +31,7 @@ seed per attempt), and the new answer replaces the old one (the last line of a k
 official-format output the explanation of a guessed label starts with ``[fallback]``, and the
 summary counts them (warning W082).
 """
+import contextlib
 import fcntl
 import json
 import logging
@@ -139,12 +140,16 @@ class CacheLock:
 class AnnotationCache:
     """Append-only JSONL caches of pair answers, indexed by key (file and offset, not the answers).
 
-    paths: the cache files to read (the first is the one written to when `write`).
+    paths: the cache files to read (the first is the one written to when `write`; a file given twice is read once).
     write: lock the first file, repair a half-written last line, and append to it.
     """
 
     def __init__(self, paths: Union[PathLike, Sequence[PathLike]], write: bool = True) -> None:
-        paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+        given = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+        unique: Dict[Path, Path] = {}
+        for path in given:
+            unique.setdefault(path.resolve(), path)
+        paths = list(unique.values())
         self.paths = paths
         self.lock: Optional[CacheLock] = None
         self._index: Dict[bytes, int] = {}  # key → offset << 12 | file number << 1 | is fallback
@@ -280,7 +285,7 @@ class AnnotateSummary:
 def annotate(
     labeller: RelationLabeller,
     records: Iterable[Dict[str, Any]],
-    cache_path: PathLike,
+    cache: Union[PathLike, AnnotationCache],
     model_id: Optional[str] = None,
     limit: Optional[int] = None,
     shard: Optional[Shard] = None,
@@ -292,13 +297,15 @@ def annotate(
     """Annotate every pair of `records` that the cache does not hold yet (see the module doc).
 
     labeller: the model. records: HIPE records (any iterable; read once, lazily).
-    cache_path: the JSONL cache this run writes (``shard_cache_path`` for a shard).
+    cache: the JSONL cache this run writes (``shard_cache_path`` for a shard), or that cache already open for
+        writing (left open, so the caller can write the outputs from it without reading the files again).
     model_id: a name for the model, stored with each answer (and part of the key when given).
     limit: stop after this many newly annotated pairs (a later run does the rest).
     shard: (i, n): annotate only the documents of shard i of n.
     retry_fallbacks: ask again for the cached answers that needed the parser fallback.
     docs_per_batch: documents whose pairs go to the engine together. progress: a progress bar.
-    also_read: other caches whose answers count as done (e.g. the shard caches, ``related_caches``).
+    also_read: other caches whose answers count as done (e.g. the shard caches, ``related_caches``); with a
+        path `cache` only (an open cache reads what it was opened on).
     """
     from tqdm import tqdm
 
@@ -307,8 +314,8 @@ def annotate(
     settings = labeller.engine.settings
     keys = AnswerKeys(labeller.answer_key(settings), model_id)
     bar = tqdm(desc="annotate", unit="pair", disable=not progress)
-    others = [Path(p) for p in also_read if Path(p).resolve() != Path(cache_path).resolve()]
-    with AnnotationCache([Path(cache_path), *others]) as cache:
+    opened = contextlib.nullcontext(cache) if isinstance(cache, AnnotationCache) else AnnotationCache([cache, *also_read])
+    with opened as cache:
         batch: List[Tuple[PromptDocument, List[Tuple[PromptPair, str]], List[Tuple[PromptPair, str, int]]]] = []
 
         def run_batch() -> None:

@@ -131,7 +131,7 @@ def _engine_kind(model: Model) -> str:
 
 def get_labeller(model: Model):
     """The model's ``RelationLabeller`` (its engine opens on first use, once per process)."""
-    from spacy_dgemma.llm.engines import EngineOptions, GenerationSettings, open_engine
+    from spacy_dgemma.llm.engines import EngineOptions, GenerationSettings, guided_json_default, open_engine
     from spacy_dgemma.llm.labeller import RelationLabeller
     from spacy_dgemma.llm.loading import resolve_device
 
@@ -146,7 +146,7 @@ def get_labeller(model: Model):
     )
     key = tuple(sorted((k, str(v)) for k, v in options.__dict__.items()))
     if key not in _ENGINES:
-        guided = options.engine != "hf" if attrs["guided_json"] is None else attrs["guided_json"]
+        guided = guided_json_default(options.engine, attrs["guided_json"])
         # identity="": the student keeps no answer cache, so its weights need no content digest.
         _ENGINES[key] = open_engine(options, GenerationSettings(max_new_tokens=attrs["max_new_tokens"], guided_json=guided),
                                     deferred=True, identity="")
@@ -155,11 +155,10 @@ def get_labeller(model: Model):
 
 
 def _settings(model: Model):
-    from spacy_dgemma.llm.engines import GenerationSettings
+    from spacy_dgemma.llm.engines import GenerationSettings, guided_json_default
 
     attrs = model.attrs
-    guided = _engine_kind(model) != "hf" if attrs["guided_json"] is None else attrs["guided_json"]
-    return GenerationSettings(max_new_tokens=attrs["max_new_tokens"], guided_json=guided)
+    return GenerationSettings(max_new_tokens=attrs["max_new_tokens"], guided_json=guided_json_default(_engine_kind(model), attrs["guided_json"]))
 
 
 def _init(model: Model, X=None, Y=None) -> Model:

@@ -2,6 +2,7 @@
 kill -9 and restart gives every pair once; shards; fallbacks retried and marked; official output."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -219,7 +220,53 @@ def test_annotate_command_resumes_and_writes_official_jsonl(tiny_models, tmp_pat
     assert summary["run"]["new"] == n - 2
     # Outputs belong to a run over every shard; a shard worker refuses them.
     refused = CliRunner().invoke(app, args + ["--shard", "0/2"])
-    assert refused.exit_code == 2 and "E176" in refused.output
+    assert refused.exit_code == 2 and "E190" in refused.output
+
+
+@pytest.mark.parametrize("option", ["--output-dir", "--traces"])
+def test_a_shard_refuses_outputs_in_one_line(tmp_path, option):
+    from typer.testing import CliRunner
+
+    from spacy_dgemma.cli import app
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(HIPE_RECORDS["en"]) + "\n", encoding="utf8")
+    args = ["llm", "annotate", str(source), "--cache", str(tmp_path / "cache.jsonl"), "--shard", "0/2", option, str(tmp_path / "out")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert re.fullmatch(rf"{option}: \[E190\] {option} cannot be given with --shard: the outputs are written from the caches "
+                        r"of every shard — leave it out of the shard runs; once they are done, the same command without "
+                        r"--shard, with --limit 0, writes the outputs\n", result.stderr), result.stderr
+    assert not (tmp_path / "cache.jsonl").exists() and not (tmp_path / "out").exists()
+
+
+def test_annotate_command_reads_each_cache_once(tiny_models, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from spacy_dgemma.cli import app
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in HIPE_RECORDS.values()), encoding="utf8")
+    args = ["llm", "annotate", str(source), "--cache", str(tmp_path / "cache.jsonl"), "--model", str(tiny_models["teacher"]),
+            "--device", "cpu", "--max-new-tokens", "2", "--threads", "1"]
+    assert CliRunner().invoke(app, args + ["--limit", "2"]).exit_code == 0
+    assert CliRunner().invoke(app, args + ["--limit", "1", "--shard", "1/2"]).exit_code == 0
+    scans: Counter = Counter()
+    scan = AnnotationCache._scan
+
+    def counting_scan(self, number, path, complete_only):
+        scans[path.name] += 1
+        return scan(self, number, path, complete_only)
+
+    monkeypatch.setattr(AnnotationCache, "_scan", counting_scan)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, args + ["--limit", "0", "--output-dir", str(out), "--traces", str(tmp_path / "traces.jsonl"),
+                                             "--include-fallback"])
+    assert result.exit_code == 0, result.output
+    assert scans == {"cache.jsonl": 1, "cache.shard1of2.jsonl": 1}
+    summary = json.loads((out / "annotate-summary.json").read_text())
+    assert summary["cache"] == [str(tmp_path / "cache.jsonl"), str(tmp_path / "cache.shard1of2.jsonl")]
+    assert summary["files"][str(out / "in.jsonl")]["annotated"] == 3 and summary["traces"]["written"] == 3
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from spacy_dgemma.llm.engines import (
     EngineOptions,
     GenerationSettings,
     content_digest,
+    guided_json_default,
     model_identity,
     open_engine,
 )
@@ -140,6 +141,12 @@ def test_engine_options_are_checked(tiny_models):
                              deferred=True)
     assert not engine.opened and engine.settings.guided_json is False
     assert list(engine.generate([], [1])) == [] and not engine.opened
+
+
+def test_guided_json_is_on_by_default_where_the_engine_supports_it():
+    assert [guided_json_default(engine) for engine in ("hf", "vllm", "server")] == [False, True, True]
+    assert [guided_json_default(engine, True) for engine in ("hf", "vllm", "server")] == [True, True, True]
+    assert [guided_json_default(engine, False) for engine in ("hf", "vllm", "server")] == [False, False, False]
 
 
 def test_model_identity_follows_content(tmp_path, tiny_models):

@@ -171,6 +171,15 @@ class Engine:
         self.close()
 
 
+def guided_json_default(engine: str, requested: Optional[bool] = None) -> bool:
+    """Whether answers are constrained to ``ANSWER_SCHEMA``: as `requested`, else on where `engine` supports it.
+
+    engine: the engine's kind ("hf", "vllm" or "server"); every engine but "hf" supports it.
+    requested: the user's choice (None: the engine's default).
+    """
+    return engine != "hf" if requested is None else requested
+
+
 def settings_key(settings: GenerationSettings) -> Dict[str, Any]:
     """The settings as a JSON-ready dict (for cache keys and records)."""
     return asdict(settings)
@@ -280,7 +289,7 @@ class DeferredEngine(Engine):
 
     def __init__(self, options: EngineOptions, settings: GenerationSettings, tokenizer, identity: str) -> None:
         self.kind = options.engine
-        self.supports_guided_json = options.engine != "hf"
+        self.supports_guided_json = guided_json_default(options.engine)
         super().__init__(tokenizer, settings, identity)
         self.options = options
         self._engine: Optional[Engine] = None
