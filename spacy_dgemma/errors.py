@@ -321,19 +321,21 @@ class InputError(ValueError):
     line: 1-based line number, or None when the problem is with the whole file.
     message: what is wrong (starts with the error code).
     fix: how to fix it.
+    code: the code of the message in `Errors` (``E008``); "" for an error built without one.
     """
 
-    def __init__(self, file: str, line: Optional[int], message: str, fix: str) -> None:
+    def __init__(self, file: str, line: Optional[int], message: str, fix: str, code: str = "") -> None:
         self.file = str(file)
         self.line = line
         self.message = message
         self.fix = fix
+        self.code = code
         super().__init__(str(self))
 
     @classmethod
     def of(cls, code: str, file: str, line: Optional[int] = None, **details) -> "InputError":
         """Build the error for `code` from `Errors` and `Fixes`, formatting the message with `details`."""
-        return cls(file, line, getattr(Errors, code).format(**details), getattr(Fixes, code))
+        return cls(file, line, getattr(Errors, code).format(**details), getattr(Fixes, code), code)
 
     @property
     def location(self) -> str:
@@ -343,4 +345,4 @@ class InputError(ValueError):
         return f"{self.location}: {self.message} — {self.fix}"
 
     def __reduce__(self):
-        return (type(self), (self.file, self.line, self.message, self.fix))
+        return (type(self), (self.file, self.line, self.message, self.fix, self.code))

@@ -40,7 +40,7 @@ def predict_cli(
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Output file or folder; then every PATH is an input"),
     n_process: int = typer.Option(1, "--n-process", help="Processes for nlp.pipe"),
     batch_size: int = typer.Option(32, "--batch-size", help="Documents per batch"),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip invalid documents (counted) instead of stopping"),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip invalid documents (counted) instead of stopping (--engine ray always sets them aside in rejects.jsonl)"),
     engine: Engine = typer.Option(Engine.local, "--engine", help="local: this machine; ray: a Ray job (sharded, resumable; bad records set aside in rejects.jsonl)"),
     address: Optional[str] = typer.Option(None, "--address", help="Ray engine: the cluster: auto, HOST:PORT or ray://HOST:10001 (default: start Ray on this machine)"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Ray engine: pipeline actors (default: the cluster's CPUs / --cpus-per-worker, or GPUs / --gpus-per-worker)"),

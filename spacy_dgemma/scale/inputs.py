@@ -135,10 +135,18 @@ def open_input(url: str) -> IO[bytes]:
     return fsspec.open(url, "rb", compression=compression).open()
 
 
-def read_input(url: str) -> bytes:
-    """All the (decompressed) bytes of an input file."""
-    with open_input(url) as handle:
-        return handle.read()
+def read_input(url: str) -> Tuple[bytes, str]:
+    """All the (decompressed) bytes of an input file, and the SHA-256 of its stored bytes (what
+    ``sha256sum`` prints for it, as for the HIPE files in `index_hipe_file`)."""
+    import fsspec
+
+    digest = hashlib.sha256()
+    with fsspec.open(url, "rb").open() as raw:
+        stream = _HashingReader(raw, digest)
+        with _decompressed(stream, split_suffixes(url)[2]) as handle:
+            data = handle.read()
+            stream.drain()
+    return data, digest.hexdigest()
 
 
 def index_hipe_file(url: str, shard_size: int) -> Dict[str, Any]:

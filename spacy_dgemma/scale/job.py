@@ -10,7 +10,9 @@ Steps of `run_job`:
 4. predict the shards not yet done with Ray Data: ``map_batches`` over an actor pool
    (`spacy_dgemma.scale.worker.ShardPredictor`), one shard per call; a worker that dies is
    replaced and its shard predicted again by Ray;
-5. write ``manifest.json`` (every input and shard, with counts and checksums) and ``rejects.jsonl``
+5. set aside each document whose id an earlier document already has (E008), as the local
+   engine does: the first predicted document with an id stays in the output;
+6. write ``manifest.json`` (every input and shard, with counts and checksums) and ``rejects.jsonl``
    (every record set aside, with its reason), also after an interruption.
 """
 import json
@@ -21,18 +23,19 @@ import re
 import sys
 import time
 import warnings
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from tqdm import tqdm
 
 from spacy_dgemma.about import __version__
 from spacy_dgemma.errors import InputError, Warnings
 from spacy_dgemma.scale.inputs import HIPE, TEXT, InputFile, index_hipe_file, list_inputs, split_suffixes
-from spacy_dgemma.scale.shards import JobLayout, Shard
+from spacy_dgemma.scale.shards import JobLayout, Shard, drop_documents
 from spacy_dgemma.scale.worker import CodeSources, ShardPredictor, import_code
 from spacy_dgemma.util import AtomicWriter
 
@@ -163,6 +166,7 @@ def run_job(inputs: Iterable[str], output: os.PathLike, options: JobOptions) -> 
                     ray.shutdown()
     finally:
         layout.remove_temporary_files()
+        _drop_duplicates(layout, plan, shards, done)
         summary.timings["total"] = round(time.perf_counter() - start, 2)
         _finish(layout, plan, shards, done, summary, started_at)
     return summary
@@ -351,8 +355,58 @@ def _done_records(layout: JobLayout, shards: List[Shard]) -> Dict[str, Dict[str,
             warnings.warn(Warnings.W092.format(name=shard.name, path=path))
             layout.done_file(shard.name).unlink()
             continue
+        record.pop("ids", None)  # read again by `_drop_duplicates`, one shard at a time
         done[shard.name] = record
     return done
+
+
+def _drop_duplicates(layout: JobLayout, plan: Dict[str, Any], shards: List[Shard], done: Dict[str, Dict[str, Any]]) -> None:
+    """Set aside (E008) each document of the done shards whose id a document before it in the
+    inputs has, as the local engine does: only predicted documents count, and the first stays.
+
+    Shards done later (by a rerun) are checked with the others then, so a complete job holds
+    each id once. `done` gets the new records of the shards that lost documents.
+    """
+    finished = [shard for shard in shards if shard.name in done]
+    repeated = _repeated_ids(layout, finished)
+    if not repeated:
+        return
+    position = {item["url"]: i for i, item in enumerate(plan["inputs"])}
+    found: Dict[str, List[Tuple[Tuple[int, int], str, int, str, Optional[int]]]] = defaultdict(list)
+    for shard in finished:
+        for k, (index, line, doc_id, _) in enumerate(_ids(layout, shard)):
+            if doc_id in repeated:
+                url = shard.files[index]
+                found[doc_id].append(((position[url], line or 0), shard.name, k, url, line))
+    drop: Dict[str, Dict[int, InputError]] = defaultdict(dict)
+    for doc_id, places in found.items():
+        places.sort()
+        _, _, _, url, line = places[0]
+        first = url if line is None else f"{url}:{line}"
+        for _, name, k, url, line in places[1:]:
+            drop[name][k] = InputError.of("E008", url, line, doc_id=doc_id, first=first)
+    for shard in finished:
+        if shard.name in drop:
+            record = json.loads(layout.done_file(shard.name).read_text(encoding="utf-8"))
+            done[shard.name] = drop_documents(layout, shard, record, drop[shard.name])
+            done[shard.name].pop("ids")
+
+
+def _repeated_ids(layout: JobLayout, shards: List[Shard]) -> Set[str]:
+    """The ids that more than one document of the output of `shards` has."""
+    seen: Set[str] = set()
+    repeated: Set[str] = set()
+    for shard in shards:
+        for _, _, doc_id, _ in _ids(layout, shard):
+            if doc_id in seen:
+                repeated.add(doc_id)
+            seen.add(doc_id)
+    return repeated
+
+
+def _ids(layout: JobLayout, shard: Shard) -> List[List[Any]]:
+    """[index in files, line, document id, pairs] of each document of a done shard's output."""
+    return json.loads(layout.done_file(shard.name).read_text(encoding="utf-8")).get("ids", [])
 
 
 def _predict(ray, todo: List[Shard], layout: JobLayout, model: str, code: CodeSources, options: JobOptions,
@@ -388,6 +442,7 @@ def _predict(ray, todo: List[Shard], layout: JobLayout, model: str, code: CodeSo
     try:
         for row in dataset.iter_rows():
             record = json.loads(row["done"])
+            record.pop("ids", None)  # read again by `_drop_duplicates`, one shard at a time
             if row["error"]:
                 summary.failed.append((record["name"], row["error"]))
                 continue

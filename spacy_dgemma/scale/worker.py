@@ -1,9 +1,10 @@
 """The Ray actor of a job: loads the pipeline once, then predicts one shard per call."""
 import json
+import linecache
 import logging
 import sys
-import tempfile
 import traceback
+import types
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -19,16 +20,19 @@ CodeSources = List[Tuple[str, str]]
 def import_code(sources: CodeSources) -> None:
     """Import user code (custom components, registered functions) from its source text.
 
+    Nothing is written to disk: each file runs as a module named after it, with its source in
+    `linecache` under its file name, so that tracebacks and `inspect` (spaCy's check of a
+    component registered twice) find it on every node, whether or not the file is there.
     sources: (file name, source) pairs, as read by the driver, so that workers on other
         machines need no copy of the files.
     """
-    from spacy.util import import_file
-
-    folder = Path(tempfile.mkdtemp(prefix="dgemma-code-"))
     for i, (name, source) in enumerate(sources):
-        path = folder / f"{i:02d}_{Path(name).name}"
-        path.write_text(source, encoding="utf-8")
-        import_file(f"dgemma_code_{i}_{Path(name).stem}", path)
+        module = types.ModuleType(f"dgemma_code_{i}_{Path(name).stem}")
+        module.__file__ = name
+        sys.modules[module.__name__] = module  # as an import would: dataclasses and pickle look it up
+        # mtime None: linecache keeps the entry, as for sources that a module loader gives it.
+        linecache.cache[name] = (len(source), None, source.splitlines(keepends=True), name)
+        exec(compile(source, name, "exec"), module.__dict__)
 
 
 class ShardPredictor:

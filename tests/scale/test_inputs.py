@@ -2,18 +2,26 @@
 import bz2
 import codecs
 import gzip
+import hashlib
 import json
+import pickle
+import tempfile
+import traceback
 
 import pytest
+import spacy
 from spacy.language import Language
 from typer.testing import CliRunner
 
 from spacy_dgemma.cli import app
+from spacy_dgemma.errors import InputError
 from spacy_dgemma.hipe.read import iter_raw_lines, nonblank_lines
 from spacy_dgemma.hipe.write import doc_to_record, dumps
 from spacy_dgemma.predict import load_pipeline
 from spacy_dgemma.scale.inputs import HIPE, TEXT, index_hipe_file, iter_lines, list_inputs, open_input
-from spacy_dgemma.scale.shards import JobLayout, Shard, run_shard
+from spacy_dgemma.scale.job import read_code
+from spacy_dgemma.scale.shards import JobLayout, Shard, drop_documents, run_shard
+from spacy_dgemma.scale.worker import import_code
 from tests.util import HIPE_RECORDS, strip_labels
 
 
@@ -103,6 +111,83 @@ def test_run_shard_writes_output_rejects_and_done_record(tmp_path):
     assert "RuntimeError: boom" in rejects[1]["reason"]
     assert json.loads(layout.done_file("s0").read_text()) == done
     assert (done["documents"], done["rejects"], done["bytes"]) == (2, 2, layout.shard_file("s0").stat().st_size)
+
+
+def test_rejects_carry_the_code_of_the_error(tmp_path):
+    # The code is data of the error (also across processes), not read back from its wording.
+    problem = pickle.loads(pickle.dumps(InputError.of("E006", "in.jsonl", 3, detail="byte 0xe9 at offset 2")))
+    assert problem.code == "E006"
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"document_id": "latin1 \xe9"}\n{"document_id": "x", "text": "[E999] in the text"}\n')
+    layout = JobLayout(tmp_path / "out")
+    done = run_shard(load_pipeline("baseline"), Shard("s0", HIPE, [str(path)], records=2), layout)
+    rejects = [json.loads(line) for line in layout.rejects_file("s0").read_text().splitlines()]
+    assert done["rejects"] == 2 and [(r["line"], r["code"]) for r in rejects] == [(1, "E006"), (2, "E002")]
+
+
+def test_drop_documents_moves_them_to_the_rejects(tmp_path):
+    records = [dict(strip_labels(HIPE_RECORDS[lang]), document_id=doc_id) for lang, doc_id in (("en", "A"), ("de", "B"), ("fr", "C"))]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records) + "[1, 2\n", encoding="utf-8")
+    layout = JobLayout(tmp_path / "out")
+    shard = Shard("s0", HIPE, [str(path)], records=4)
+    done = run_shard(load_pipeline("baseline"), shard, layout)
+    lines = layout.shard_file("s0").read_bytes().splitlines(keepends=True)
+    assert [entry[1:3] for entry in done["ids"]] == [[1, "A"], [2, "B"], [3, "C"]]
+    problem = InputError.of("E008", str(path), 2, doc_id="B", first="other.jsonl:1")
+    # A reject left by an interrupted earlier call is not written twice.
+    with layout.rejects_file("s0").open("a", encoding="utf-8") as out:
+        out.write(json.dumps({"file": str(path), "line": 2, "document_id": "B", "code": "E008", "reason": "", "shard": "s0"}) + "\n")
+    record = drop_documents(layout, shard, done, {1: problem})
+    assert layout.shard_file("s0").read_bytes() == lines[0] + lines[2]
+    rejects = [json.loads(line) for line in layout.rejects_file("s0").read_text().splitlines()]
+    assert [(r["line"], r["code"], r["document_id"], r["reason"]) for r in rejects] == [(2, "E008", "B", str(problem)), (4, "E001", None, rejects[1]["reason"])]
+    assert json.loads(layout.done_file("s0").read_text()) == record
+    assert (record["documents"], record["rejects"], record["bytes"]) == (2, 2, len(lines[0] + lines[2]))
+    assert record["pairs"] == done["pairs"] - done["ids"][1][3] and [e[2] for e in record["ids"]] == ["A", "C"]
+    assert record["sha256"] == hashlib.sha256(lines[0] + lines[2]).hexdigest()
+
+
+@pytest.mark.filterwarnings("ignore:.*W010")  # no recogniser: no pairs, which does not matter here
+@pytest.mark.parametrize("suffix", [".txt", ".txt.gz", ".txt.bz2"])
+def test_text_checksum_is_of_the_stored_bytes(tmp_path, suffix):
+    text = "Mr. Smith arrived in London.".encode("utf-8")
+    data = {".txt": text, ".txt.gz": gzip.compress(text), ".txt.bz2": bz2.compress(text)}[suffix]
+    path = tmp_path / f"a{suffix}"
+    path.write_bytes(data)
+    shard = Shard("text-0", TEXT, [str(path)], records=1, doc_ids=["a"])
+    done = run_shard(load_pipeline("baseline"), shard, JobLayout(tmp_path / "out"))
+    assert done["documents"] == 1 and done["inputs"] == {str(path): hashlib.sha256(data).hexdigest()}  # as sha256sum gives it
+
+
+CODE = """
+from spacy.language import Language
+
+@Language.component("test_code_component")
+def code_component(doc):
+    raise RuntimeError("from the code file")
+"""
+
+
+def test_code_files_leave_no_temporary_folder(tmp_path, monkeypatch):
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    good = tmp_path / "good_code.py"
+    good.write_text(CODE, encoding="utf-8")
+    bad = tmp_path / "bad_code.py"
+    bad.write_text("raise RuntimeError('nope')\n", encoding="utf-8")
+    import_code([("elsewhere/good_code.py", CODE)])  # as a worker on another node: no such file
+    read_code([good])
+    read_code([good])  # the same component again (spaCy compares the sources: they must be found)
+    with pytest.raises(InputError, match="E208"):
+        read_code([good, bad])
+    assert list(temp.iterdir()) == []  # also when an import fails
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("test_code_component")
+    with pytest.raises(RuntimeError) as info:
+        nlp("text")
+    assert 'raise RuntimeError("from the code file")' in "".join(traceback.format_exception(info.value))
 
 
 def _docs(nlp, records):

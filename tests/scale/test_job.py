@@ -86,6 +86,52 @@ def test_bad_records_go_to_rejects(ray_address, tmp_path):
     assert rejects[2]["document_id"] == missing_text["document_id"] and "'text'" in rejects[2]["reason"]
 
 
+def test_duplicate_ids_are_set_aside_as_by_the_local_engine(ray_address, tmp_path):
+    """The first predicted document with an id stays, later ones go to rejects.jsonl (E008), as
+    `dgemma predict --skip-invalid` leaves them out; one whose first is itself bad stays."""
+    from spacy_dgemma.hipe.read import ReadStats
+    from spacy_dgemma.predict import load_pipeline, predict_files
+
+    base = [json.dumps(records[0]) for records in corpus_records().values()]
+    records = [dict(json.loads(base[i % 3]), document_id=doc_id) for i, doc_id in enumerate("ABCCBAD")]
+    del records[1]["text"]  # the first B is bad: the second B stays
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first, second = folder / "first.jsonl", folder / "second.jsonl"
+    first.write_text("".join(json.dumps(r) + "\n" for r in records[:3]), encoding="utf-8")
+    second.write_text("".join(json.dumps(r) + "\n" for r in records[3:] + [records[-1]]), encoding="utf-8")
+    for name in ("t1", "t2"):  # raw text: both files have the id "x"
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "x.txt").write_text("Nothing here.", encoding="utf-8")
+    out = tmp_path / "out"
+    inputs = [str(first), str(second), str(tmp_path / "t1"), str(tmp_path / "t2")]
+    summary = run_job(inputs, out, JobOptions(model="baseline", shard_size=1, workers=2, progress=False))
+    assert summary.complete and not summary.failed and summary.documents == 5 and summary.rejects == 5
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert [(Path(r["file"]).name, r["line"], r["document_id"], r["code"]) for r in rejects] == [
+        ("first.jsonl", 2, "B", "E002"), ("second.jsonl", 1, "C", "E008"), ("second.jsonl", 3, "A", "E008"),
+        ("second.jsonl", 5, "D", "E008"), ("x.txt", None, "x", "E008"),
+    ]
+    assert f"(first seen in {first}:3)" in rejects[1]["reason"] and f"(first seen in {tmp_path / 't1' / 'x.txt'})" in rejects[4]["reason"]
+    assert [r["document_id"] for r in iter_output(out)] == ["A", "C", "B", "D", "x"]
+    # The same as the local engine with --skip-invalid: outputs byte for byte, and what it skips.
+    stats = ReadStats()
+    predict_files([first, second], tmp_path / "local", load_pipeline("baseline"), skip_invalid=True, progress=False, stats=stats)
+    assert {Path(url).name: b"".join(p.read_bytes() for p in paths) for url, paths in output_files(out).items()} == {
+        name: (tmp_path / "local" / name).read_bytes() for name in ("first.jsonl", "second.jsonl")
+    }
+    assert [r["reason"] for r in rejects[:4]] == [str(problem) for problem in stats.skipped]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["totals"]["documents"] == 5 and manifest["totals"]["rejects"] == 5
+    for shard in manifest["shards"]:
+        assert shard["sha256"] == hashlib.sha256((out / shard["file"]).read_bytes()).hexdigest()
+    # A rerun has nothing to do and finds the job as it was.
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    again = run_job(inputs, out, JobOptions(model="baseline", shard_size=1, progress=False))
+    assert again.run_documents == 0 and again.documents == 5 and again.rejects == 5
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != "manifest.json"} == before
+
+
 def test_raw_text_documents(ray_address, tmp_path):
     nlp = spacy.blank("xx")
     ruler = nlp.add_pipe("entity_ruler")
