@@ -237,3 +237,29 @@ def test_trained_recogniser_finds_a_place_across_a_hyphenated_line_end(tiny_ner)
     doc = spacy.load(tiny_ner)(text)
     assert doc.text == text
     assert [(text[e.start_char : e.end_char], e.label_) for e in doc.ents] == [("Mr. Smith", "pers"), ("Pa¬\nris", "loc")]
+
+
+def test_pretrained_tok2vec_weights_start_the_training(tiny_ner, tmp_path):
+    """`spacy pretrain` on raw texts, then `--paths.init_tok2vec`: the tok2vec starts from those weights."""
+    from spacy.cli.pretrain import pretrain
+    from spacy.training.initialize import init_nlp
+    from spacy.util import load_config
+
+    tmp = tiny_ner.parents[1]
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text("".join(json.dumps({"text": " ".join(t for t, _ in sent)}) + "\n" for sent in SENTENCES * 4), encoding="utf8")
+    paths = {"paths.train": str(tmp / "corpus" / "train.spacy"), "paths.dev": str(tmp / "corpus" / "train.spacy"),
+             "paths.partial": str(tmp / "corpus" / "partial-train.spacy"), "paths.vectors": str(tmp / "gazetteer")}
+    config = ROOT / "training" / "ner_tiny.cfg"
+    (tmp_path / "pretrained").mkdir()
+    pretrain(load_config(config, overrides={**paths, "paths.raw_text": str(texts), "pretraining.max_epochs": 1}, interpolate=True), tmp_path / "pretrained")
+    weights = tmp_path / "pretrained" / "model0.bin"
+
+    def tok2vec_bytes(init_tok2vec) -> bytes:
+        nlp = init_nlp(load_config(config, overrides={**paths, "paths.init_tok2vec": init_tok2vec}, interpolate=False))
+        return nlp.get_pipe("tok2vec").model.to_bytes()
+
+    from_scratch, pretrained = tok2vec_bytes(None), tok2vec_bytes(str(weights))
+    assert pretrained != from_scratch
+    nlp = init_nlp(load_config(config, overrides={**paths, "paths.init_tok2vec": None}, interpolate=False))
+    assert nlp.get_pipe("tok2vec").model.from_bytes(weights.read_bytes()).to_bytes() == pretrained
