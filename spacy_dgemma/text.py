@@ -12,6 +12,8 @@ What it can do, each behind an option:
   (``ﬁ`` → ``fi``, ``ﬀ`` → ``ff``, …), soft hyphens anywhere in a word (dropped) and the
   Fraktur hyphens (``⸗``, and ``=`` after a letter: ``Neu=Braunschweig``) read as ``-``.
 """
+import re
+from functools import lru_cache
 from typing import Dict, List, Tuple
 
 HYPHENS = "-‐‑¬\u00ad"
@@ -69,8 +71,16 @@ def normalise(
     """
     out: List[str] = []
     offsets: List[int] = []
+    plain = _plain_run(collapse_whitespace, escapes, fold_quotes, long_s, ligatures, fraktur_hyphens)
     i, n = 0, len(text)
     while i < n:
+        end = plain.match(text, i).end()
+        if end > i:  # characters no option changes (but case): copied as one piece
+            piece = text[i:end]
+            out.append(lower_one_for_one(piece) if fold_case else piece)
+            offsets.extend(range(i, end))
+            i = end
+            continue
         c = text[i]
         if fraktur_hyphens and _is_fraktur_hyphen(text, i):
             c = "-"
@@ -100,6 +110,26 @@ def normalise(
         offsets.extend([i] * len(c))
         i += 1
     return "".join(out), offsets
+
+
+def lower_one_for_one(text: str) -> str:
+    """`text` with each character lower-cased where that gives one character (``İ`` stays)."""
+    lower = text.lower()
+    if len(lower) == len(text) and "Σ" not in text:  # no expansion, no context-dependent final sigma
+        return lower
+    return "".join(low if len(low := c.lower()) == 1 else c for c in text)
+
+
+@lru_cache(maxsize=None)
+def _plain_run(collapse_whitespace: bool, escapes: bool, fold_quotes: bool, long_s: bool, ligatures: bool,
+               fraktur_hyphens: bool) -> "re.Pattern[str]":
+    """A pattern matching the (possibly empty) run of characters that `normalise` with these
+    options copies as they are: no hyphen, no character an option maps, drops or joins."""
+    special = HYPHENS + ("\\" if escapes else "") + (FRAKTUR_HYPHENS if fraktur_hyphens else "")
+    special += "".join(QUOTE_MAP) if fold_quotes else ""
+    special += "".join(LONG_S) if long_s else ""
+    special += "".join(LIGATURES) if ligatures else ""
+    return re.compile("[^" + re.escape(special) + ("\\s" if collapse_whitespace else "") + "]*")
 
 
 def original_span(offsets: List[int], start: int, end: int) -> Tuple[int, int]:

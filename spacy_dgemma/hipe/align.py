@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from spacy_dgemma.text import HYPHENS, normalise  # noqa: F401 (normalise: re-exported)
+from spacy_dgemma.text import HYPHENS, lower_one_for_one, normalise  # noqa: F401 (normalise: re-exported)
 from spacy_dgemma.text import QUOTE_MAP as _QUOTE_MAP
 from spacy_dgemma.util import edit_distance
 
@@ -63,7 +63,7 @@ class TextIndex:
         if False not in self._forms:
             self._forms[False] = self._normalise()
         if fold_case and True not in self._forms:
-            self._forms[True] = _lower_one_for_one(self._forms[False])
+            self._forms[True] = lower_one_for_one(self._forms[False])
         return self._forms[fold_case]
 
     def to_original(self, fold_case: bool, start: int, end: int) -> Tuple[int, int]:
@@ -213,15 +213,6 @@ def _fuzzy(index: TextIndex, mention: str, max_edit_ratio: float, min_length: in
         if all(end <= s or start >= e for s, e in chosen):
             chosen.append((start, end))
     return [Alignment(*index.to_original(True, s, e), FUZZY) for s, e in sorted(chosen)]
-
-
-def _lower_one_for_one(text: str) -> str:
-    """`text` with each character lower-cased where that gives one character (as `normalise`
-    folds case), computed by ``str.lower`` when that is the same."""
-    lower = text.lower()
-    if len(lower) == len(text) and "Σ" not in text:  # no expansion, no context-dependent final sigma
-        return lower
-    return "".join(low if len(low := c.lower()) == 1 else c for c in text)
 
 
 def _approximate_ends(pattern: str, text: str, max_dist: int) -> List[Tuple[int, int]]:
