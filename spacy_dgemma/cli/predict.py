@@ -15,10 +15,8 @@ from wasabi import msg
 from spacy_dgemma.cli._util import app, command, list_lines, report_skipped
 from spacy_dgemma.errors import InputError
 from spacy_dgemma.hipe.read import ReadStats, expand_paths
-from spacy_dgemma.predict import Interrupted, load_pipeline, predict_files, use_gpu
+from spacy_dgemma.predict import Interrupted, load_pipeline, predict_files, stop_on_signals, use_gpu
 from spacy_dgemma.scale.job import DEFAULT_SHARD_SIZE, read_code
-
-EXIT_INTERRUPTED = 130
 
 
 class Engine(str, Enum):
@@ -106,10 +104,12 @@ def _predict_ray(inputs: List[str], output: str, model: str, **options) -> None:
     from spacy_dgemma.scale import JobOptions, run_job
 
     try:
-        summary = run_job(inputs, output, JobOptions(model=model, **options))
-    except KeyboardInterrupt:
+        with stop_on_signals():  # also where SIGINT came ignored (a background job of a script)
+            summary = run_job(inputs, output, JobOptions(model=model, **options))
+    except KeyboardInterrupt as err:
+        signum = err.signum if isinstance(err, Interrupted) else signal.SIGINT
         msg.warn(f"Interrupted: the finished shards are kept in {output}; run the same command again to resume.")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(128 + signum) from None
     before = f" ({summary.shards_skipped} done by an earlier run)" if summary.shards_skipped else ""
     msg.good(f"{summary.output}: {summary.documents} documents, {summary.pairs} pairs in {summary.shards_done} of {summary.shards} shards{before}")
     if summary.run_documents:
